@@ -1,0 +1,1 @@
+"""detcli.data.datasets."""

@@ -1,0 +1,203 @@
+"""Reading checkpoints: local files, ``torchvision://``, ``open-mmlab://`` and URLs.
+
+Nothing is downloaded silently behind the user's back on an offline machine: a remote
+checkpoint is looked up in the torch hub cache first, and a failed download ends in one
+line that says where to put the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from detcli.errors import CheckpointError
+
+logger = logging.getLogger("detcli")
+
+# Published ImageNet weights that mmdetection 2.x configs refer to by short name (facts: URLs).
+TORCHVISION_URLS = {
+    "resnet18": "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    "resnet34": "https://download.pytorch.org/models/resnet34-b627a593.pth",
+    "resnet50": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    "resnet101": "https://download.pytorch.org/models/resnet101-63fe2227.pth",
+    "resnet152": "https://download.pytorch.org/models/resnet152-394f9c45.pth",
+    "resnext50_32x4d": "https://download.pytorch.org/models/resnext50_32x4d-7cdf4587.pth",
+    "resnext101_32x8d": "https://download.pytorch.org/models/resnext101_32x8d-8ba56ff5.pth",
+    "wide_resnet50_2": "https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth",
+    "wide_resnet101_2": "https://download.pytorch.org/models/wide_resnet101_2-32ee1156.pth",
+}
+OPEN_MMLAB_URLS = {
+    "detectron/resnet50_caffe": "https://download.openmmlab.com/pretrain/third_party/resnet50_caffe-788b5fa3.pth",
+    "detectron2/resnet50_caffe": "https://download.openmmlab.com/pretrain/third_party/resnet50_msra-5891d200.pth",
+    "detectron/resnet101_caffe": "https://download.openmmlab.com/pretrain/third_party/resnet101_caffe-3ad79236.pth",
+    "detectron2/resnet101_caffe": "https://download.openmmlab.com/pretrain/third_party/resnet101_msra-6cc46731.pth",
+    "detectron2/resnext101_32x8d": "https://download.openmmlab.com/pretrain/third_party/resnext101_32x8d-1516f1aa.pth",
+    "resnext101_32x4d": "https://download.openmmlab.com/pretrain/third_party/resnext101_32x4d-a5af3160.pth",
+    "detectron/resnet50_gn": "https://download.openmmlab.com/pretrain/third_party/resnet50_gn-9186a21c.pth",
+    "detectron/resnet101_gn": "https://download.openmmlab.com/pretrain/third_party/resnet101_gn-cac0ab98.pth",
+}
+_SCHEMES = {"torchvision://": TORCHVISION_URLS, "modelzoo://": TORCHVISION_URLS, "open-mmlab://": OPEN_MMLAB_URLS}
+
+
+def checkpoint_cache_dir() -> str:
+    """Where downloaded checkpoints live (the torch hub cache, as torch and mmcv use)."""
+    return os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+def resolve_url(filename: str) -> str | None:
+    """The download URL behind ``filename`` (None for a local path)."""
+    for scheme, table in _SCHEMES.items():
+        if filename.startswith(scheme):
+            name = filename[len(scheme):]
+            if name not in table:
+                known = ", ".join(sorted(table))
+                raise CheckpointError(
+                    f"unknown checkpoint name {filename!r}",
+                    hint=f"known {scheme} names: {known}; or give a local path",
+                )
+            return table[name]
+    if re.match(r"^https?://", filename):
+        return filename
+    return None
+
+
+def _download(url: str, original: str) -> str:
+    cache = checkpoint_cache_dir()
+    target = os.path.join(cache, os.path.basename(url.split("?")[0]))
+    if os.path.isfile(target):
+        return target
+    os.makedirs(cache, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, target, progress=True)
+    except Exception as err:  # noqa: BLE001 - any network failure means the same to the user
+        raise CheckpointError(
+            f"cannot download checkpoint {original!r} ({type(err).__name__}: {err}); "
+            f"this machine looks offline",
+            hint=f"download {url} elsewhere and put it at {target}, or pass a local file path",
+        ) from err
+    return target
+
+
+def locate_checkpoint(filename: str) -> str:
+    """A local file path for ``filename``, downloading (or finding in the cache) remote ones."""
+    url = resolve_url(filename)
+    if url is not None:
+        return _download(url, filename)
+    path = os.path.expanduser(filename)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint file not found: {filename}")
+    return path
+
+
+def load_checkpoint_file(
+    filename: str, map_location: Any = "cpu", weights_only: bool = True
+) -> dict:
+    """``torch.load`` a checkpoint; ``weights_only`` refuses arbitrary pickled objects."""
+    path = locate_checkpoint(filename)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as err:  # noqa: BLE001
+        if weights_only and ("weights_only" in str(err).lower() or "Unsupported global" in str(err)):
+            raise CheckpointError(
+                f"{filename} holds pickled objects that a weights-only load refuses",
+                hint="if you trust the file, load it with weights_only=False "
+                "(det ... --unsafe-load), or re-save it with 'det upgrade-ckpt'",
+            ) from err
+        raise CheckpointError(f"cannot read checkpoint {filename}: {err}") from err
+
+
+def state_dict_of(checkpoint: dict) -> dict[str, torch.Tensor]:
+    """The weights inside a checkpoint dict (mmdetection, torchvision or plain state_dict)."""
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f"a checkpoint must be a dict, got {type(checkpoint).__name__}")
+    for key in ("state_dict", "model"):
+        inner = checkpoint.get(key)
+        if isinstance(inner, dict) and inner and all(isinstance(k, str) for k in inner):
+            return inner
+    return checkpoint
+
+
+def revise_keys(
+    state_dict: dict[str, torch.Tensor], rules: Iterable[tuple[str, str]] = ((r"^module\.", ""),)
+) -> OrderedDict:
+    """Rename keys by regex rules (the default strips DataParallel's ``module.`` prefix)."""
+    out = OrderedDict()
+    for key, value in state_dict.items():
+        for pattern, repl in rules:
+            key = re.sub(pattern, repl, key)
+        out[key] = value
+    return out
+
+
+@dataclass
+class LoadReport:
+    """What a non-strict load left out; ``str()`` is the message to log."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.mismatched:
+            shown = ", ".join(f"{k} {tuple(a)} vs model {tuple(b)}" for k, a, b in self.mismatched)
+            parts.append(f"skipped {len(self.mismatched)} keys with other shapes: {shown}")
+        if self.missing:
+            parts.append(f"missing in checkpoint: {', '.join(self.missing)}")
+        if self.unexpected:
+            parts.append(f"unexpected in checkpoint: {', '.join(self.unexpected)}")
+        return "; ".join(parts) or "all keys matched"
+
+
+def load_state_dict(module: nn.Module, state_dict: dict[str, torch.Tensor], strict: bool = False) -> LoadReport:
+    """Copy matching weights into ``module``; keys whose shapes differ are skipped and reported.
+
+    ``strict=True`` turns any difference into a ``CheckpointError``.
+    """
+    if hasattr(module, "module") and isinstance(module.module, nn.Module):  # DDP / DataParallel
+        module = module.module
+    own = module.state_dict()
+    report = LoadReport()
+    usable = OrderedDict()
+    for key, value in state_dict.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif own[key].shape != value.shape:
+            report.mismatched.append((key, tuple(value.shape), tuple(own[key].shape)))
+        else:
+            usable[key] = value
+    report.missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
+    if strict and not report.clean:
+        raise CheckpointError(f"checkpoint does not fit the model: {report}")
+    module.load_state_dict(usable, strict=False)
+    return report
+
+
+def load_checkpoint(
+    model: nn.Module,
+    filename: str,
+    map_location: Any = "cpu",
+    strict: bool = False,
+    log: logging.Logger | None = None,
+    revise: Iterable[tuple[str, str]] = ((r"^module\.", ""),),
+    weights_only: bool = True,
+) -> dict:
+    """Load ``filename`` into ``model`` and return the whole checkpoint dict (meta included)."""
+    checkpoint = load_checkpoint_file(filename, map_location=map_location, weights_only=weights_only)
+    state_dict = revise_keys(state_dict_of(checkpoint), revise)
+    report = load_state_dict(model, state_dict, strict=strict)
+    if not report.clean:
+        (log or logger).warning("loading %s: %s", filename, report)
+    return checkpoint

@@ -1,0 +1,1 @@
+"""detcli.engine.hooks."""

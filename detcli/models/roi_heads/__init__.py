@@ -1,0 +1,1 @@
+"""detcli.models.roi_heads."""
