@@ -1,1 +1,12 @@
-"""detcli.config."""
+"""Config files (.py/.json/.yaml) with ``_base_`` inheritance and overrides, mmcv 1.x compatible.
+
+``Config.fromfile(path)`` loads a file and its bases, ``cfg.merge_from_dict`` applies
+``--cfg-options`` (parsed by ``parse_cfg_options``), ``cfg.dump``/``cfg.pretty_text`` write it out.
+"""
+
+from detcli.config.config import Config
+from detcli.config.config_dict import ConfigDict
+from detcli.config.custom_imports import import_modules_from_strings
+from detcli.config.overrides import parse_cfg_options
+
+__all__ = ["Config", "ConfigDict", "import_modules_from_strings", "parse_cfg_options"]
