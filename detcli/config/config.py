@@ -31,7 +31,10 @@ class Config:
     """
 
     def __init__(
-        self, cfg_dict: dict | None = None, cfg_text: str | None = None, filename: str | os.PathLike | None = None
+        self,
+        cfg_dict: dict | None = None,
+        cfg_text: str | None = None,
+        filename: str | os.PathLike | None = None,
     ) -> None:
         if cfg_dict is None:
             cfg_dict = {}
@@ -71,7 +74,8 @@ class Config:
         """A config from text in ``file_format`` ('.py', '.json', '.yaml' or '.yml')."""
         if file_format not in SUPPORTED_EXTENSIONS:
             raise ConfigError(
-                f"unsupported config format '{file_format}'", hint="use one of " + ", ".join(SUPPORTED_EXTENSIONS)
+                f"unsupported config format '{file_format}'",
+                hint="use one of " + ", ".join(SUPPORTED_EXTENSIONS),
             )
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "config" + file_format)
@@ -211,5 +215,7 @@ def _import_custom_modules(spec: Any, filename: str) -> None:
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.append(os.getcwd())
     import_modules_from_strings(
-        spec.get("imports"), allow_failed_imports=spec.get("allow_failed_imports", False), config_file=filename
+        spec.get("imports"),
+        allow_failed_imports=spec.get("allow_failed_imports", False),
+        config_file=filename,
     )

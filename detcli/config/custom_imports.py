@@ -23,7 +23,9 @@ def import_modules_from_strings(
     names = [imports] if single else imports
     source = f" (custom_imports of {config_file})" if config_file else ""
     if not isinstance(names, (list, tuple)):
-        raise ConfigError(f"custom_imports must be a list of module names{source}, got {type(names).__name__}")
+        raise ConfigError(
+            f"custom_imports must be a list of module names{source}, got {type(names).__name__}"
+        )
     modules: list[ModuleType | None] = []
     for name in names:
         if not isinstance(name, str):

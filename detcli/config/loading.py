@@ -30,7 +30,7 @@ def _load(filename: str, use_predefined_variables: bool, chain: tuple[str, ...])
     filename = os.path.abspath(os.path.expanduser(filename))
     _check_readable(filename, chain)
     if filename in chain:
-        cycle = " -> ".join(os.path.relpath(f) for f in (*chain[chain.index(filename):], filename))
+        cycle = " -> ".join(os.path.relpath(f) for f in (*chain[chain.index(filename) :], filename))
         raise ConfigError(
             f"config bases form a cycle: {cycle}",
             hint="remove one of these _base_ entries so that inheritance is a tree",
@@ -112,7 +112,9 @@ def _parse(text: str, filename: str, extension: str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config {filename} must hold a mapping at its top level, got a {type(data).__name__}")
+        raise ConfigError(
+            f"config {filename} must hold a mapping at its top level, got a {type(data).__name__}"
+        )
     return data
 
 

@@ -89,7 +89,7 @@ def nest_dotted_keys(options: dict[str, Any]) -> ConfigDict:
             child = node.setdefault(part, ConfigDict())
             if not isinstance(child, dict):
                 raise ConfigError(
-                    f"override '{full_key}' conflicts with the override '{'.'.join(parts[:depth + 1])}'",
+                    f"override '{full_key}' conflicts with the override '{'.'.join(parts[: depth + 1])}'",
                     hint="give each key once: either the whole value or its parts",
                 )
             node = child

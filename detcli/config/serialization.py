@@ -57,7 +57,9 @@ def _json_fallback(value: Any) -> Any:
 
 
 def to_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_TupleSafeDumper, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    return yaml.dump(
+        data, Dumper=_TupleSafeDumper, sort_keys=False, default_flow_style=None, allow_unicode=True
+    )
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

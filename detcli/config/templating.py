@@ -55,7 +55,7 @@ def mark_base_refs(text: str, file_format: str) -> tuple[str, set[str]]:
         in_string = [_inside_quotes(text, m.start()) for m in matches]
     pieces, last = [], 0
     for match, quoted in zip(matches, in_string):
-        pieces.append(text[last:match.start()])
+        pieces.append(text[last : match.start()])
         token = marker(match.group(1))
         pieces.append(token if quoted else f'"{token}"')
         last = match.end()
@@ -83,7 +83,7 @@ def _python_string_spans(text: str) -> list[tuple[int, int]]:
 
 def _inside_quotes(text: str, pos: int) -> bool:
     """Whether ``pos`` sits inside a quoted scalar on its line (json/yaml)."""
-    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    line = text[text.rfind("\n", 0, pos) + 1 : pos]
     quote = None
     for char in line:
         if quote is None and char in "\"'":
@@ -100,7 +100,9 @@ def resolve_base_refs(value: Any, base: dict, filename: str) -> Any:
         if whole:
             return copy.deepcopy(_lookup(base, whole.group(1), filename))
         if "<detcli-base-ref:" in value:
-            return _MARKER.sub(lambda m: _as_text(_lookup(base, m.group(1), filename), m.group(1), filename), value)
+            return _MARKER.sub(
+                lambda m: _as_text(_lookup(base, m.group(1), filename), m.group(1), filename), value
+            )
         return value
     if isinstance(value, dict):
         resolved = type(value)()
