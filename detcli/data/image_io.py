@@ -1,0 +1,66 @@
+"""Reading images with OpenCV, with errors that name the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detcli.errors import DataError
+
+_FLAGS = {
+    "color": cv2.IMREAD_COLOR,
+    "grayscale": cv2.IMREAD_GRAYSCALE,
+    "unchanged": cv2.IMREAD_UNCHANGED,
+    "color_ignore_orientation": cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_COLOR,
+    "grayscale_ignore_orientation": cv2.IMREAD_IGNORE_ORIENTATION | cv2.IMREAD_GRAYSCALE,
+}
+
+
+def imfrombytes(content: bytes, flag: str | int = "color", channel_order: str = "bgr") -> np.ndarray | None:
+    """Decode encoded image bytes (``None`` when OpenCV cannot decode them)."""
+    cv_flag = _FLAGS[flag] if isinstance(flag, str) else flag
+    img = cv2.imdecode(np.frombuffer(content, np.uint8), cv_flag)
+    if img is not None and channel_order == "rgb" and img.ndim == 3 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+def imread(img_or_path: np.ndarray | str | os.PathLike, flag: str | int = "color", channel_order: str = "bgr") -> np.ndarray:
+    """An image as an ``HxW[xC]`` uint8 array (BGR by default); arrays pass through unchanged.
+
+    Raises ``DataError`` naming the file when it is missing or not a decodable image.
+    """
+    if isinstance(img_or_path, np.ndarray):
+        return img_or_path
+    if not isinstance(img_or_path, (str, os.PathLike)):
+        raise TypeError(f"imread expects an array or a path, got {type(img_or_path).__name__}")
+    if channel_order not in ("bgr", "rgb"):
+        raise ValueError(f"channel_order must be 'bgr' or 'rgb', got {channel_order!r}")
+    path = Path(img_or_path)
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"image file not found: {path}", hint="check img_prefix/data_root and the file names "
+                        "in the annotation file") from None
+    except IsADirectoryError:
+        raise DataError(f"expected an image file, got a directory: {path}") from None
+    img = imfrombytes(content, flag, channel_order) if content else None
+    if img is None:
+        raise DataError(f"cannot decode image {path} ({len(content)} bytes): not an image format OpenCV reads",
+                        hint="re-export the file as PNG or JPEG")
+    return img
+
+
+def imwrite(img: np.ndarray, path: str | os.PathLike, params: list[int] | None = None) -> None:
+    """Encode and write an image atomically, creating parent directories."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix or ".png", img, params or [])
+    if not ok:
+        raise DataError(f"cannot encode an image as {path.suffix!r} for {path}")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
