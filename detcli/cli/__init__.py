@@ -6,8 +6,10 @@ import sys
 
 from detcli.cli.app import app, state
 
+# isort: split
 # Each import below adds its commands to ``app``.
 # (command modules are imported here as they land)
+from detcli.cli import print_config  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,14 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # typer.Exit / click usage errors already printed
         return int(exc.code or 0)
     except BaseException as err:  # noqa: BLE001 - the one place that reports everything
-        import click
+        from typer import Abort, Exit
 
-        if isinstance(err, click.exceptions.Exit):
+        try:
+            from click import ClickException
+        except ImportError:  # recent typer vendors click instead of depending on it
+            from typer._click import ClickException
+
+        if isinstance(err, Exit):
             return err.exit_code
-        if isinstance(err, click.ClickException):
+        if isinstance(err, ClickException):
             err.show()
             return err.exit_code
-        if isinstance(err, click.exceptions.Abort):
+        if isinstance(err, Abort):
             return report(KeyboardInterrupt(), state["debug"])
         return report(err, state["debug"] or "--debug" in args)
     return result if isinstance(result, int) else 0

@@ -4,9 +4,9 @@
 ``--cfg-options`` (parsed by ``parse_cfg_options``), ``cfg.dump``/``cfg.pretty_text`` write it out.
 """
 
-from detcli.config.config import Config
+from detcli.config.config import Config, load_config
 from detcli.config.config_dict import ConfigDict
 from detcli.config.custom_imports import import_modules_from_strings
 from detcli.config.overrides import parse_cfg_options
 
-__all__ = ["Config", "ConfigDict", "import_modules_from_strings", "parse_cfg_options"]
+__all__ = ["Config", "ConfigDict", "import_modules_from_strings", "load_config", "parse_cfg_options"]

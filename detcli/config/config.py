@@ -219,3 +219,13 @@ def _import_custom_modules(spec: Any, filename: str) -> None:
         allow_failed_imports=spec.get("allow_failed_imports", False),
         config_file=filename,
     )
+
+
+def load_config(
+    filename: str | os.PathLike, cfg_options: dict[str, Any] | None = None, import_custom_modules: bool = True
+) -> Config:
+    """``Config.fromfile`` then ``merge_from_dict(cfg_options)``: what every command does with its CONFIG."""
+    cfg = Config.fromfile(filename, import_custom_modules=import_custom_modules)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
