@@ -1,1 +1,21 @@
-"""detcli.models.roi_heads."""
+"""RoI heads of two-stage detectors: extractors, box heads, mask heads and the heads that join them."""
+
+from .base_roi_head import BaseRoIHead
+from .bbox_heads import (
+    BBoxHead,
+    ConvFCBBoxHead,
+    DoubleConvFCBBoxHead,
+    Shared2FCBBoxHead,
+    Shared4Conv1FCBBoxHead,
+)
+from .double_roi_head import DoubleHeadRoIHead
+from .mask_heads import FCNMaskHead
+from .roi_extractors import BaseRoIExtractor, SingleRoIExtractor
+from .standard_roi_head import StandardRoIHead
+from .test_mixins import BBoxTestMixin, MaskTestMixin
+
+__all__ = [
+    "BaseRoIHead", "StandardRoIHead", "DoubleHeadRoIHead", "BBoxTestMixin", "MaskTestMixin",
+    "BBoxHead", "ConvFCBBoxHead", "Shared2FCBBoxHead", "Shared4Conv1FCBBoxHead", "DoubleConvFCBBoxHead",
+    "FCNMaskHead", "BaseRoIExtractor", "SingleRoIExtractor",
+]

@@ -1,0 +1,7 @@
+"""Mask heads of two-stage detectors."""
+
+from .fcn_mask_head import FCNMaskHead
+from .mask_paste import paste_masks_in_image
+from .mask_target import mask_target
+
+__all__ = ["FCNMaskHead", "mask_target", "paste_masks_in_image"]
