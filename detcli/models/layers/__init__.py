@@ -1,0 +1,31 @@
+"""Building blocks shared by every model part: conv/norm/activation builders,
+``ConvModule``, RoI layers, weight initialisation and ``BaseModule``."""
+
+from .activation import Clamp, build_activation_layer
+from .base_module import BaseModule, ModuleDict, ModuleList, Sequential
+from .conv import build_conv_layer
+from .conv_module import ConvModule
+from .norm import build_norm_layer, infer_abbr, is_norm
+from .padding import PADDING_LAYERS, build_padding_layer
+from .roi_layers import RoIAlign, RoIPool
+from .upsample import PixelShufflePack, build_upsample_layer
+from .weight_init import (
+    INITIALIZERS,
+    bias_init_with_prob,
+    caffe2_xavier_init,
+    constant_init,
+    initialize,
+    kaiming_init,
+    normal_init,
+    trunc_normal_init,
+    uniform_init,
+    xavier_init,
+)
+
+__all__ = [
+    "Clamp", "build_activation_layer", "BaseModule", "ModuleDict", "ModuleList", "Sequential",
+    "build_conv_layer", "ConvModule", "build_norm_layer", "infer_abbr", "is_norm", "PADDING_LAYERS",
+    "build_padding_layer", "RoIAlign", "RoIPool", "PixelShufflePack", "build_upsample_layer",
+    "INITIALIZERS", "bias_init_with_prob", "caffe2_xavier_init", "constant_init", "initialize",
+    "kaiming_init", "normal_init", "trunc_normal_init", "uniform_init", "xavier_init",
+]
