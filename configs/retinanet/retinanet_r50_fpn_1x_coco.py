@@ -1,0 +1,9 @@
+# RetinaNet R-50-FPN on COCO, 12 epochs (box AP 36.5 in the mmdetection 2.x model zoo).
+_base_ = [
+    '../_base_/models/retinanet_r50_fpn.py',
+    '../_base_/datasets/coco_detection.py',
+    '../_base_/schedules/schedule_1x.py',
+    '../_base_/default_runtime.py',
+]
+# One-stage detectors train at half the two-stage learning rate.
+optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001)
