@@ -10,6 +10,11 @@ import numpy as np
 
 from detcli.errors import DataError
 
+
+class UnreadableImageError(DataError):
+    """An image file that is missing or cannot be decoded (datasets may skip these)."""
+
+
 _FLAGS = {
     "color": cv2.IMREAD_COLOR,
     "grayscale": cv2.IMREAD_GRAYSCALE,
@@ -43,13 +48,13 @@ def imread(img_or_path: np.ndarray | str | os.PathLike, flag: str | int = "color
     try:
         content = path.read_bytes()
     except FileNotFoundError:
-        raise DataError(f"image file not found: {path}", hint="check img_prefix/data_root and the file names "
+        raise UnreadableImageError(f"image file not found: {path}", hint="check img_prefix/data_root and the file names "
                         "in the annotation file") from None
     except IsADirectoryError:
         raise DataError(f"expected an image file, got a directory: {path}") from None
     img = imfrombytes(content, flag, channel_order) if content else None
     if img is None:
-        raise DataError(f"cannot decode image {path} ({len(content)} bytes): not an image format OpenCV reads",
+        raise UnreadableImageError(f"cannot decode image {path} ({len(content)} bytes): not an image format OpenCV reads",
                         hint="re-export the file as PNG or JPEG")
     return img
 

@@ -1,0 +1,64 @@
+"""pycocotools' ``COCO`` built from an already parsed dict, quietly, with snake_case aliases."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+from pycocotools.coco import COCO as _PyCOCO
+
+from detcli.errors import DataError
+
+
+class COCO(_PyCOCO):
+    """pycocotools COCO plus the ``get_ann_ids``/``load_imgs``... names mmdetection 2.x code calls."""
+
+    def __init__(self, annotation: str | dict | None = None) -> None:
+        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
+            if isinstance(annotation, dict):
+                super().__init__()
+                self.dataset = annotation
+                self.createIndex()
+            else:
+                super().__init__(annotation)
+
+    def createIndex(self) -> None:  # noqa: N802 - pycocotools name
+        with contextlib.redirect_stdout(io.StringIO()):
+            super().createIndex()
+
+    def get_ann_ids(self, img_ids: Any = (), cat_ids: Any = (), area_rng: Any = (), iscrowd: Any = None) -> list[int]:
+        return self.getAnnIds(list(img_ids), list(cat_ids), list(area_rng), iscrowd)
+
+    def get_cat_ids(self, cat_names: Any = (), sup_names: Any = (), cat_ids: Any = ()) -> list[int]:
+        return self.getCatIds(list(cat_names), list(sup_names), list(cat_ids))
+
+    def get_img_ids(self, img_ids: Any = (), cat_ids: Any = ()) -> list[int]:
+        return self.getImgIds(list(img_ids), list(cat_ids))
+
+    def load_anns(self, ids: Any) -> list[dict]:
+        return self.loadAnns(ids)
+
+    def load_cats(self, ids: Any) -> list[dict]:
+        return self.loadCats(ids)
+
+    def load_imgs(self, ids: Any) -> list[dict]:
+        return self.loadImgs(ids)
+
+
+def check_coco_dict(data: Any, source: str) -> None:
+    """Fail with one line when ``data`` is not a COCO instances dict."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source} is not a COCO annotation file: the top level is a {type(data).__name__}, "
+                        "not an object", hint="a COCO file has 'images', 'annotations' and 'categories'")
+    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    if missing:
+        raise DataError(f"{source} is not a COCO annotation file: no {missing} key",
+                        hint="a COCO file has 'images', 'annotations' and 'categories'")
+    for key, fields in (("images", ("id", "file_name", "width", "height")),
+                        ("annotations", ("id", "image_id", "category_id", "bbox")),
+                        ("categories", ("id", "name"))):
+        for i, entry in enumerate(data[key]):
+            absent = [f for f in fields if f not in entry]
+            if absent:
+                raise DataError(f"{source}: {key}[{i}] has no {absent}")

@@ -1,0 +1,68 @@
+"""``build_dataloader``: samplers, collate and reproducible worker seeding."""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from detcli.data.collate import collate
+from detcli.data.samplers import (
+    DistributedGroupSampler,
+    DistributedSampler,
+    GroupSampler,
+    InfiniteBatchSampler,
+    InfiniteGroupBatchSampler,
+    get_dist_info,
+)
+
+
+def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
+    """Seed numpy/random/torch of each worker uniquely per (seed, rank, worker)."""
+    worker_seed = num_workers * rank + worker_id + seed
+    np.random.seed(worker_seed % 2**32)
+    random.seed(worker_seed)
+    torch.manual_seed(worker_seed)
+
+
+def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1, dist: bool = False,
+                     shuffle: bool = True, seed: int | None = None, runner_type: str = "EpochBasedRunner",
+                     persistent_workers: bool = False, **kwargs: Any) -> DataLoader:
+    """A DataLoader for one process.
+
+    ``dist``: this process loads ``samples_per_gpu`` images of its rank's share
+    (DistributedGroupSampler when shuffling, DistributedSampler otherwise); without it
+    one process loads ``num_gpus * samples_per_gpu``. Shuffled batches are aspect-grouped.
+    ``runner_type='IterBasedRunner'`` uses endless batch samplers. With ``seed`` the
+    workers are seeded reproducibly.
+    """
+    rank, world_size = get_dist_info()
+    if dist:
+        batch_size, num_workers = samples_per_gpu, workers_per_gpu
+    else:
+        batch_size, num_workers = num_gpus * samples_per_gpu, num_gpus * workers_per_gpu
+    sampler = batch_sampler = None
+    if runner_type == "IterBasedRunner":
+        cls = InfiniteGroupBatchSampler if shuffle else InfiniteBatchSampler
+        batch_sampler = cls(dataset, batch_size, world_size, rank, seed=seed, shuffle=shuffle)
+        batch_size = 1
+    elif dist:
+        sampler = (DistributedGroupSampler(dataset, samples_per_gpu, world_size, rank, seed=seed) if shuffle
+                   else DistributedSampler(dataset, world_size, rank, shuffle=False, seed=seed or 0))
+    elif shuffle:
+        sampler = GroupSampler(dataset, batch_size)
+    init_fn = partial(worker_init_fn, num_workers=num_workers, rank=rank, seed=seed) if seed is not None else None
+    loader_kwargs: dict[str, Any] = dict(
+        batch_size=batch_size, sampler=sampler, batch_sampler=batch_sampler, num_workers=num_workers,
+        collate_fn=partial(collate, samples_per_gpu=samples_per_gpu), pin_memory=kwargs.pop("pin_memory", False),
+        worker_init_fn=init_fn, persistent_workers=persistent_workers and num_workers > 0,
+    )
+    if batch_sampler is not None:
+        loader_kwargs.pop("batch_size")
+        loader_kwargs.pop("sampler")
+    loader_kwargs.update(kwargs)
+    return DataLoader(dataset, **loader_kwargs)
