@@ -1,1 +1,7 @@
-"""detcli.models.backbones."""
+"""Backbones."""
+
+from .res_layer import ResLayer
+from .resnet import BasicBlock, Bottleneck, ResNet, ResNetV1d
+from .resnext import ResNeXt
+
+__all__ = ["ResLayer", "BasicBlock", "Bottleneck", "ResNet", "ResNetV1d", "ResNeXt"]

@@ -1,1 +1,5 @@
-"""detcli.models.necks."""
+"""Necks."""
+
+from .fpn import FPN
+
+__all__ = ["FPN"]
