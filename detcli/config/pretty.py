@@ -1,8 +1,9 @@
 """Writing a config dict as Python source that, executed, gives the same dict back.
 
 A value goes on one line when it fits; otherwise it opens one item per line, indented by
-four spaces, with a trailing comma (which also keeps one-item tuples tuples). Dicts whose
-keys are all identifiers are written ``dict(key=value)``, the rest ``{'key': value}``.
+four spaces, with a trailing comma (which also keeps one-item tuples tuples); a long list of
+plain scalars fills its lines like words in a paragraph. Dicts whose keys are all
+identifiers are written ``dict(key=value)``, the rest ``{'key': value}``.
 """
 
 from __future__ import annotations
@@ -42,10 +43,26 @@ def _format(value: Any, indent: str, used: int) -> str:
             head = f"{key}=" if keyword_style else f"{key!r}: "
             entries.append(f"{inner}{head}{_format(item, inner, len(head) + 1)},")
         opener, closer = ("dict(", ")") if keyword_style else ("{", "}")
+    elif not any(_is_container(item) for item in value):
+        entries = _fill([_inline(item) + "," for item in value], inner)
+        opener, closer = ("[", "]") if isinstance(value, list) else ("(", ")")
     else:
         entries = [f"{inner}{_format(item, inner, 1)}," for item in value]
         opener, closer = ("[", "]") if isinstance(value, list) else ("(", ")")
     return opener + "\n" + "\n".join(entries) + "\n" + indent + closer
+
+
+def _fill(words: list[str], indent: str) -> list[str]:
+    """Scalars flow like words in a paragraph: as many per line as fit."""
+    lines, line = [], ""
+    for word in words:
+        if line and len(indent) + len(line) + 1 + len(word) > WIDTH:
+            lines.append(indent + line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(indent + line)
+    return lines
 
 
 def _is_container(value: Any) -> bool:
