@@ -1,1 +1,16 @@
-"""detcli.apis."""
+"""The Python API: build detectors and run them (``init_detector``, ``inference_detector``, test loops)."""
+
+from detcli.apis.concurrency import completed, concurrent
+from detcli.apis.inference import (
+    async_inference_detector,
+    inference_detector,
+    init_detector,
+    show_result_pyplot,
+)
+from detcli.apis.test import multi_gpu_test, single_gpu_test
+from detcli.apis.video import VideoReader, VideoWriter
+
+__all__ = [
+    "init_detector", "inference_detector", "async_inference_detector", "show_result_pyplot", "concurrent",
+    "completed", "single_gpu_test", "multi_gpu_test", "VideoReader", "VideoWriter",
+]
