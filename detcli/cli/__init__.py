@@ -10,6 +10,8 @@ from detcli.cli.app import app, state
 # Each import below adds its commands to ``app``.
 # (command modules are imported here as they land)
 from detcli.cli import print_config  # noqa: F401
+from detcli.cli import make_data  # noqa: F401
+from detcli.cli import browse_dataset  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

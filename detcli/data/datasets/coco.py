@@ -106,7 +106,7 @@ class CocoDataset(CustomDataset):
         with_ann = {a["image_id"] for a in self.coco.anns.values()}
         in_cat = set()
         for cat_id in self.cat_ids:
-            in_cat |= set(self.coco.cat_img_map[cat_id])
+            in_cat |= set(self.coco.catToImgs[cat_id])
         in_cat &= with_ann
         return [i for i, info in enumerate(self.data_infos)
                 if not (self.filter_empty_gt and self.img_ids[i] not in in_cat)

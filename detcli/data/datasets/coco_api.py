@@ -27,6 +27,14 @@ class COCO(_PyCOCO):
         with contextlib.redirect_stdout(io.StringIO()):
             super().createIndex()
 
+    @property
+    def img_ann_map(self) -> dict:
+        return self.imgToAnns
+
+    @property
+    def cat_img_map(self) -> dict:
+        return self.catToImgs
+
     def get_ann_ids(self, img_ids: Any = (), cat_ids: Any = (), area_rng: Any = (), iscrowd: Any = None) -> list[int]:
         return self.getAnnIds(list(img_ids), list(cat_ids), list(area_rng), iscrowd)
 
