@@ -18,7 +18,7 @@ from detcli.cli.options import (
 
 @app.command("print-config", cls=MultiValueCommand)
 def print_config(
-    config: Path = typer.Argument(..., help="Config file (.py, .json, .yaml)."),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="Config file (.py, .json, .yaml)."),
     cfg_options: list[str] | None = cfg_options_option(),
     options: list[str] | None = deprecated_options_option(),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (tuples become lists)."),

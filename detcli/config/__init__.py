@@ -7,6 +7,13 @@
 from detcli.config.config import Config, load_config
 from detcli.config.config_dict import ConfigDict
 from detcli.config.custom_imports import import_modules_from_strings
-from detcli.config.overrides import parse_cfg_options
+from detcli.config.overrides import DictAction, parse_cfg_options
 
-__all__ = ["Config", "ConfigDict", "import_modules_from_strings", "load_config", "parse_cfg_options"]
+__all__ = [
+    "Config",
+    "ConfigDict",
+    "DictAction",
+    "import_modules_from_strings",
+    "load_config",
+    "parse_cfg_options",
+]

@@ -9,6 +9,7 @@ literal (``{'a': 1}``) is read as Python.
 
 from __future__ import annotations
 
+import argparse
 import ast
 from collections.abc import Iterable
 from typing import Any
@@ -112,3 +113,14 @@ def _check_balanced(text: str, option: str) -> None:
             f"bad override '{option}': unbalanced brackets or quotes",
             hint="quote the whole option for the shell, e.g. 'data.train.pipeline.2.img_scale=(1333,800)'",
         )
+
+
+class DictAction(argparse.Action):
+    """argparse action for ``--cfg-options k=v ...`` in user scripts (use with ``nargs='+'``)."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        items = values if isinstance(values, list) else [values]
+        try:
+            setattr(namespace, self.dest, parse_cfg_options(items))
+        except ConfigError as err:
+            parser.error(f"{option_string}: {err}")

@@ -186,10 +186,25 @@ def test_base_references_whole_nested_and_indexed_values(write):
     assert cfg.train_pipeline[0].type == "Load"
 
 
-def test_base_references_in_yaml(write):
-    write("b.py", "depth = 50\n")
-    cfg = Config.fromfile(write("c.yaml", "_base_: b.py\nbackbone:\n  depth: {{ _base_.depth }}\n"))
-    assert cfg.to_dict() == {"depth": 50, "backbone": {"depth": 50}}
+def test_base_references_in_yaml_and_json(write):
+    write("b.py", "depth = 50\nname = 'r50'\n")
+    cfg = Config.fromfile(
+        write(
+            "c.yaml", "_base_: b.py\nbackbone:\n  depth: {{ _base_.depth }}\n  tag: 'x-{{ _base_.name }}'\n"
+        )
+    )
+    assert cfg.to_dict() == {"depth": 50, "name": "r50", "backbone": {"depth": 50, "tag": "x-r50"}}
+    js = write(
+        "c.json",
+        '{"_base_": "b.py", "d": {{ _base_.depth }}, "n": "{{ _base_.name }}", "p": "a/{{_base_.name}}"}',
+    )
+    assert Config.fromfile(js).to_dict() == {"depth": 50, "name": "r50", "d": 50, "n": "r50", "p": "a/r50"}
+
+
+def test_base_references_inside_double_quoted_python_strings(write):
+    write("b.py", "root = 'data/coco/'\n")
+    cfg = Config.fromfile(write("c.py", '_base_ = "b.py"\nann = "{{ _base_.root }}annotations/train.json"\n'))
+    assert cfg.ann == "data/coco/annotations/train.json"
 
 
 def test_predefined_variables(write, tmp_path):

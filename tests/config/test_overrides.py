@@ -124,3 +124,17 @@ def test_named_key_into_a_list_and_dict_into_a_scalar_are_errors():
         base().merge_from_dict({"model.backbone.depth.x": 1})
     with pytest.raises(ConfigError, match="conflicts"):
         base().merge_from_dict({"a": 1, "a.b": 2})
+
+
+def test_dict_action_for_argparse_scripts(capsys):
+    import argparse
+
+    from detcli.config import DictAction
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    args = parser.parse_args(["--cfg-options", "a.b=1", "c=(1,2)"])
+    assert args.cfg_options == {"a.b": 1, "c": (1, 2)}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--cfg-options", "novalue"])
+    assert "bad override 'novalue'" in capsys.readouterr().err
