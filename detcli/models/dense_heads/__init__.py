@@ -1,1 +1,8 @@
-"""detcli.models.dense_heads."""
+"""Dense (per-location) heads."""
+
+from .anchor_head import AnchorHead
+from .base_dense_head import BaseDenseHead
+from .retina_head import RetinaHead
+from .rpn_head import RPNHead
+
+__all__ = ["AnchorHead", "BaseDenseHead", "RetinaHead", "RPNHead"]
