@@ -201,3 +201,119 @@ def load_checkpoint(
     if not report.clean:
         (log or logger).warning("loading %s: %s", filename, report)
     return checkpoint
+
+
+# ---------------------------------------------------------------------------
+# Saving
+# ---------------------------------------------------------------------------
+def weights_to_cpu(state_dict: dict[str, torch.Tensor]) -> OrderedDict:
+    """A copy of ``state_dict`` with every tensor on the CPU (loadable without a GPU)."""
+    out = OrderedDict((k, v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state_dict.items())
+    metadata = getattr(state_dict, "_metadata", None)
+    if metadata is not None:
+        out._metadata = metadata  # type: ignore[attr-defined]
+    return out
+
+
+def to_builtin(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays turned into Python numbers/lists.
+
+    A weights-only ``torch.load`` refuses numpy objects, and evaluation metrics are
+    often numpy floats; checkpoints must stay loadable with the safe loader.
+    """
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {k: to_builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_builtin(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def atomic_torch_save(obj: Any, filename: str) -> None:
+    """``torch.save`` to a temp file next to ``filename``, then rename: a crash never leaves half a file."""
+    directory = os.path.dirname(os.path.abspath(filename))
+    tmp = os.path.join(directory, f".{os.path.basename(filename)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise CheckpointError(
+            f"cannot write checkpoint {filename}: {err.strerror or err}",
+            hint="choose a writable --work-dir with free space",
+        ) from err
+
+
+def save_checkpoint(
+    model: nn.Module,
+    filename: str,
+    optimizer: torch.optim.Optimizer | dict | None = None,
+    meta: dict | None = None,
+) -> None:
+    """Write ``{'meta', 'state_dict', 'optimizer'}`` atomically (mmdetection 2.x layout).
+
+    ``meta`` gains ``detcli_version``, ``torch_version``, ``time`` and the model's ``CLASSES``.
+    """
+    import time
+
+    from detcli import __version__
+
+    meta = dict(meta or {})
+    meta.update(detcli_version=__version__, torch_version=torch.__version__, time=time.asctime())
+    model = _unwrap(model)
+    classes = getattr(model, "CLASSES", None)
+    if classes is not None:
+        meta["CLASSES"] = tuple(classes) if not isinstance(classes, str) else classes
+    checkpoint: dict[str, Any] = {"meta": to_builtin(meta), "state_dict": weights_to_cpu(model.state_dict())}
+    if isinstance(optimizer, torch.optim.Optimizer):
+        checkpoint["optimizer"] = optimizer.state_dict()
+    elif isinstance(optimizer, dict):
+        checkpoint["optimizer"] = {name: opt.state_dict() for name, opt in optimizer.items()}
+    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
+    atomic_torch_save(checkpoint, filename)
+
+
+def link_latest(target: str, link: str) -> None:
+    """Point ``link`` (``latest.pth``) at ``target``: a relative symlink, or a copy where links fail."""
+    import shutil
+
+    directory = os.path.dirname(os.path.abspath(link))
+    tmp = os.path.join(directory, f".{os.path.basename(link)}.tmp-{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    rel = os.path.relpath(os.path.abspath(target), directory)
+    try:
+        os.symlink(rel, tmp)
+    except (OSError, NotImplementedError):
+        shutil.copyfile(target, tmp)
+    os.replace(tmp, link)
+
+
+_CKPT_NUMBER = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
+
+
+def find_latest_checkpoint(path: str) -> str | None:
+    """The checkpoint ``--auto-resume`` continues from: ``latest.pth``, else the newest ``epoch_N``/``iter_N``."""
+    if not os.path.isdir(path):
+        return None
+    latest = os.path.join(path, "latest.pth")
+    if os.path.isfile(latest):  # also false for a dangling symlink
+        return latest
+    candidates = [os.path.join(path, f) for f in os.listdir(path) if _CKPT_NUMBER.match(f)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (os.path.getmtime(p), int(_CKPT_NUMBER.match(os.path.basename(p))[1])))
