@@ -12,6 +12,10 @@ from detcli.cli.app import app, state
 from detcli.cli import print_config  # noqa: F401
 from detcli.cli import make_data  # noqa: F401
 from detcli.cli import browse_dataset  # noqa: F401
+from detcli.cli import test  # noqa: F401
+from detcli.cli import infer  # noqa: F401
+from detcli.cli import webcam  # noqa: F401
+from detcli.cli import eval_metric  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,3 +206,32 @@ def imshow_gt_det_bboxes(
     if show:
         show_image(drawn, win_name, wait_time)
     return drawn
+
+
+def draw_detections(
+    img: str | os.PathLike | np.ndarray,
+    result: Any,
+    class_names: Sequence[str] | None = None,
+    score_thr: float = 0.3,
+    bbox_color: ColorSpec = (72, 101, 241),
+    text_color: ColorSpec = (72, 101, 241),
+    mask_color: ColorSpec = None,
+    thickness: int = 2,
+    font_scale: float = 0.5,
+    win_name: str = "",
+    show: bool = False,
+    wait_time: float = 0,
+    out_file: str | os.PathLike | None = None,
+    font_size: float | None = None,
+) -> np.ndarray:
+    """A detector's 2.x ``result`` drawn on ``img`` (what ``BaseDetector.show_result`` does).
+
+    Saving to ``out_file`` wins over ``show`` (as in mmdetection 2.x, no window then).
+    """
+    bboxes, labels, segms = result_to_arrays(result)
+    if out_file is not None:
+        show = False
+    return imshow_det_bboxes(img, bboxes, labels, segms, class_names=class_names, score_thr=score_thr,
+                             bbox_color=bbox_color, text_color=text_color, mask_color=mask_color,
+                             thickness=thickness, font_scale=font_scale, win_name=win_name, show=show,
+                             wait_time=wait_time, out_file=out_file, font_size=font_size)
