@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import glob
 import json
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,16 +197,29 @@ def default_device() -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
+def _open_camera_quietly(camera_id: int) -> Any:
+    """Open a camera without OpenCV's multi-line backend warnings when there is none."""
+    import cv2
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = log.getLogLevel() if log is not None else None
+    if log is not None:
+        log.setLogLevel(log.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(camera_id)
+    finally:
+        if log is not None:
+            log.setLogLevel(previous)
+
+
 def webcam_loop(config: str, checkpoint: str, device: str, camera_id: int = 0, score_thr: float = 0.5) -> int:
     """Live detection on a camera until Esc/q; returns the number of frames shown."""
-    import cv2
 
     from detcli.apis import inference_detector, init_detector
     from detcli.visualization import draw_detections, require_display, show_image
 
-    require_display("the webcam window")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    camera = cv2.VideoCapture(int(camera_id))
+    require_display("the webcam")
+    camera = _open_camera_quietly(int(camera_id))
     try:
         if not camera.isOpened():
             raise DataError(f"cannot open camera {camera_id}", hint="check --camera-id and that a camera is connected")

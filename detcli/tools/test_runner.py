@@ -231,6 +231,8 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
 
             init_dist(opts.launcher, **dict(cfg.get("dist_params", {}) or {}))
     device = pick_device(opts, get_local_rank())
+    if distributed and device == "cpu":  # N processes share the cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // get_dist_info()[1]))
     if cfg.get("cudnn_benchmark", False) and device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
     rank, _ = get_dist_info()

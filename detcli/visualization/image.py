@@ -50,6 +50,10 @@ def result_to_arrays(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | 
     (segm entries: bool arrays, tensors or RLE dicts; a Mask Scoring R-CNN
     ``(segms, scores)`` pair is accepted too).
     """
+    if isinstance(result, np.ndarray) or hasattr(result, "detach"):  # RPN: one (n, 5) array of proposals
+        proposals = np.asarray(result.detach().cpu() if hasattr(result, "detach") else result, np.float32)
+        proposals = proposals.reshape(-1, proposals.shape[-1] if proposals.ndim == 2 else 5)[:, :5]
+        return proposals, np.zeros(len(proposals), np.int64), None
     if isinstance(result, tuple):
         bbox_result, segm_result = result
         if isinstance(segm_result, tuple):
