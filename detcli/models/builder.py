@@ -51,11 +51,11 @@ def build_detector(cfg: Mapping, train_cfg: Mapping | None = None, test_cfg: Map
     """The detector of ``cfg`` (usually ``config.model``); ``cfg`` itself is not modified."""
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"the model config must be a dict, got {type(cfg).__name__}")
-    if train_cfg is not None or test_cfg is not None:
-        warnings.warn("top-level train_cfg/test_cfg are deprecated; put them inside model", UserWarning,
-                      stacklevel=2)
     for key, outer in (("train_cfg", train_cfg), ("test_cfg", test_cfg)):
         if outer is not None and cfg.get(key) is not None:
             raise ConfigError(f"{key} is given both at the top level and inside model",
                               hint=f"keep only model.{key}")
+    if train_cfg is not None or test_cfg is not None:
+        warnings.warn("top-level train_cfg/test_cfg are deprecated; put them inside model", UserWarning,
+                      stacklevel=2)
     return DETECTORS.build(cfg, default_args=dict(train_cfg=train_cfg, test_cfg=test_cfg))

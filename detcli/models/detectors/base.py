@@ -8,6 +8,7 @@ test-time augmentation; a single entry runs ``simple_test``, several ``aug_test`
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,25 @@ import torch
 import torch.distributed as dist
 
 from detcli.models.layers import BaseModule
+
+logger = logging.getLogger("detcli")
+
+
+def backbone_with_pretrained(backbone: Mapping, pretrained: str | None) -> dict:
+    """The backbone cfg with the detector-level (legacy) ``pretrained`` applied.
+
+    The detector-level value wins over a ``Pretrained`` init_cfg inherited from a base
+    config (mmdetection's own r101-caffe configs combine the two).
+    """
+    backbone = dict(backbone)
+    if not pretrained:
+        return backbone
+    init_cfg = backbone.get("init_cfg")
+    if isinstance(init_cfg, Mapping) and init_cfg.get("type") == "Pretrained":
+        logger.warning("model.pretrained=%s replaces backbone.init_cfg %s", pretrained, dict(init_cfg))
+        backbone["init_cfg"] = None
+    backbone["pretrained"] = pretrained
+    return backbone
 
 
 def _dist_ready() -> bool:

@@ -10,7 +10,7 @@ import torch
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 from detcli.structures.boxes import bbox_mapping
 
-from .base import BaseDetector
+from .base import BaseDetector, backbone_with_pretrained
 
 
 @DETECTORS.register_module()
@@ -21,9 +21,7 @@ class RPN(BaseDetector):
                  test_cfg: Mapping | None, pretrained: str | None = None,
                  init_cfg: Mapping | Sequence[Mapping] | None = None) -> None:
         super().__init__(init_cfg)
-        if pretrained:
-            backbone = dict(backbone, pretrained=pretrained)
-        self.backbone = BACKBONES.build(backbone)
+        self.backbone = BACKBONES.build(backbone_with_pretrained(backbone, pretrained))
         self.neck = NECKS.build(neck) if neck is not None else None
         rpn_train_cfg = train_cfg.get("rpn") if train_cfg is not None else None
         rpn_test_cfg = test_cfg.get("rpn") if test_cfg is not None else None

@@ -9,7 +9,7 @@ import torch
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 from detcli.structures.boxes import bbox2result
 
-from .base import BaseDetector
+from .base import BaseDetector, backbone_with_pretrained
 
 
 @DETECTORS.register_module()
@@ -20,9 +20,7 @@ class SingleStageDetector(BaseDetector):
                  train_cfg: Mapping | None = None, test_cfg: Mapping | None = None, pretrained: str | None = None,
                  init_cfg: Mapping | Sequence[Mapping] | None = None) -> None:
         super().__init__(init_cfg)
-        if pretrained:
-            backbone = dict(backbone, pretrained=pretrained)
-        self.backbone = BACKBONES.build(backbone)
+        self.backbone = BACKBONES.build(backbone_with_pretrained(backbone, pretrained))
         if neck is not None:
             self.neck = NECKS.build(neck)
         self.bbox_head = HEADS.build(dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg))
