@@ -227,6 +227,8 @@ def to_builtin(value: Any) -> Any:
         return {k: to_builtin(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(to_builtin(v) for v in value)
+    if isinstance(value, str) and type(value) is not str:  # e.g. torch's TorchVersion
+        return str(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -249,13 +251,15 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filename)
-    except OSError as err:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise CheckpointError(
-            f"cannot write checkpoint {filename}: {err.strerror or err}",
-            hint="choose a writable --work-dir with free space",
-        ) from err
+        if isinstance(err, OSError):
+            raise CheckpointError(
+                f"cannot write checkpoint {filename}: {err.strerror or err}",
+                hint="choose a writable --work-dir with free space",
+            ) from err
+        raise
 
 
 def save_checkpoint(
@@ -273,7 +277,7 @@ def save_checkpoint(
     from detcli import __version__
 
     meta = dict(meta or {})
-    meta.update(detcli_version=__version__, torch_version=torch.__version__, time=time.asctime())
+    meta.update(detcli_version=__version__, torch_version=str(torch.__version__), time=time.asctime())
     model = _unwrap(model)
     classes = getattr(model, "CLASSES", None)
     if classes is not None:

@@ -61,6 +61,7 @@ class BaseRunner:
         max_epochs: int | None = None,
         seed: int | None = None,
         device: str | torch.device | None = None,
+        deterministic: bool = False,
     ) -> None:
         if batch_processor is not None:
             raise ConfigError(
@@ -92,6 +93,7 @@ class BaseRunner:
         self._max_iters = max_iters
         self.log_buffer = LogBuffer()
         self.seed = seed
+        self.deterministic = deterministic  # exact resume: re-load skipped batches instead of skipping indices
         self.device = torch.device(device) if device is not None else None
         self.outputs: dict = {}
         self.data_loader: Any = None
@@ -260,6 +262,9 @@ class BaseRunner:
         self.register_custom_hooks(custom_hooks_config)
 
     # -- one step ----------------------------------------------------------------
+    def _seed_step(self, step: int) -> None:
+        self._seed_for(0, step)
+
     def _seed_for(self, kind: int, n: int) -> None:
         """Reseed for step ``n`` (kind 0) or epoch start ``n`` (kind 1); see detcli.engine.seeding."""
         if self.seed is not None:
@@ -330,7 +335,9 @@ class BaseRunner:
         del self.data_batch
         self._iter += 1
         self._done_in_epoch += 1
-        if self._stop_after_iter:
+        # under DDP every rank must stop at the same step: the flag travels with the next step's
+        # all-reduce; a single process can stop right away
+        if self._stop_after_iter or (self.world_size == 1 and self._stop.requested):
             self._interrupt()
 
     def _stopping(self) -> contextlib.AbstractContextManager:
@@ -466,41 +473,50 @@ def check_workflow(data_loaders: list, workflow: list) -> list[tuple[str, int]]:
     return flows
 
 
-def iterate_from(loader: Any, skip: int) -> Iterator:
-    """Iterate ``loader`` from batch ``skip`` on without loading the skipped batches when possible."""
-    if skip <= 0:
-        return iter(loader)
+class BatchStream:
+    """One pass over a data loader; batch ``i`` is fetched right after reseeding for step ``first_step + i``.
+
+    The loader's iterator is created on construction (worker seeds are drawn then). A
+    resumed pass starts at batch ``skip``: with ``exact`` the skipped batches are loaded
+    and dropped under their own seeds, which reproduces an uninterrupted run bit for
+    bit; otherwise only their indices are skipped (fast; same sample order, but the
+    augmentation of the first batch after the skip can differ).
+    """
+
+    def __init__(self, loader: Any, seed_step: Any, first_step: int, skip: int = 0, exact: bool = False) -> None:
+        self.seed_step, self.first_step = seed_step, first_step
+        self.position = skip
+        self._pending_skip = skip if exact else 0
+        fast_skip = skip if not exact else 0
+        self._reseed_after_first = fast_skip > 0
+        self._it = iter(_skipping(loader, fast_skip)) if fast_skip else iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Any:
+        while self._pending_skip:
+            self.seed_step(self.first_step + self.position - self._pending_skip)
+            next(self._it)
+            self._pending_skip -= 1
+        if self._reseed_after_first:
+            # the sampler draws the pass' order at the first fetch: give it the pass' first seed
+            self.seed_step(self.first_step)
+            batch = next(self._it)
+            self.seed_step(self.first_step + self.position)
+            self._reseed_after_first = False
+        else:
+            self.seed_step(self.first_step + self.position)
+            batch = next(self._it)
+        self.position += 1
+        return batch
+
+
+def _skipping(loader: Any, skip: int) -> Any:
+    """``loader`` without its first ``skip`` batches, without loading them when possible."""
     from torch.utils.data import DataLoader
 
     if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
-        return iter(_SkippingLoader.of(loader, skip))
-    it = iter(loader)
-    for _ in range(skip):
-        next(it, None)
-    return it
-
-
-class _SkipBatches:
-    """A batch sampler that drops the first ``skip`` batches of another."""
-
-    def __init__(self, batch_sampler: Any, skip: int) -> None:
-        self.batch_sampler, self.skip = batch_sampler, skip
-
-    def __iter__(self) -> Iterator:
-        it = iter(self.batch_sampler)
-        for _ in range(self.skip):
-            next(it, None)
-        return it
-
-    def __len__(self) -> int:
-        return max(len(self.batch_sampler) - self.skip, 0)
-
-
-class _SkippingLoader:
-    @staticmethod
-    def of(loader: Any, skip: int) -> Any:
-        from torch.utils.data import DataLoader
-
         kwargs = dict(
             num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
             timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
@@ -509,3 +525,31 @@ class _SkippingLoader:
         if loader.num_workers > 0:
             kwargs["prefetch_factor"] = loader.prefetch_factor
         return DataLoader(loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip), **kwargs)
+    return _DropFirst(loader, skip)
+
+
+class _DropFirst:
+    def __init__(self, loader: Any, skip: int) -> None:
+        self.loader, self.skip = loader, skip
+
+    def __iter__(self) -> Iterator:
+        it = iter(self.loader)
+        for _ in range(self.skip):
+            next(it, None)
+        yield from it
+
+
+class _SkipBatches:
+    """A batch sampler that drops the first ``skip`` batches of another (lazily, like BatchSampler)."""
+
+    def __init__(self, batch_sampler: Any, skip: int) -> None:
+        self.batch_sampler, self.skip = batch_sampler, skip
+
+    def __iter__(self) -> Iterator:
+        it = iter(self.batch_sampler)
+        for _ in range(self.skip):
+            next(it, None)
+        yield from it
+
+    def __len__(self) -> int:
+        return max(len(self.batch_sampler) - self.skip, 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from detcli.engine.runners.base_runner import BaseRunner, check_workflow, iterate_from
+from detcli.engine.runners.base_runner import BaseRunner, BatchStream, check_workflow
 from detcli.errors import ConfigError
 from detcli.registry import RUNNERS
 
@@ -37,17 +37,10 @@ class EpochBasedRunner(BaseRunner):
         self._seed_for(1, self.epoch)  # sampler order and worker seeds depend on the epoch only
         self.call_hook("before_train_epoch")
         self.resuming_mid_epoch = False
-        batches = iterate_from(data_loader, skip)
-        index = skip
-        while True:
-            self._seed_for(0, self.iter)
-            try:
-                data_batch = next(batches)
-            except StopIteration:
-                break
+        stream = BatchStream(data_loader, self._seed_step, self.iter - skip, skip, exact=self.deterministic)
+        for index, data_batch in enumerate(stream, start=skip):
             self._inner_iter = index
             self._train_step(data_batch, **kwargs)
-            index += 1
         self._phase = "epoch_done"
         self.call_hook("after_train_epoch")
         self._phase = "idle"

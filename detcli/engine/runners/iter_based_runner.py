@@ -7,21 +7,29 @@ from typing import Any
 
 import torch
 
-from detcli.engine.runners.base_runner import BaseRunner, check_workflow, iterate_from
+from detcli.engine.runners.base_runner import BaseRunner, BatchStream, check_workflow
 from detcli.errors import ConfigError
 from detcli.registry import RUNNERS
 
 
 class IterLoader:
-    """Endless batches from a data loader; ``epoch`` counts completed passes."""
+    """Endless batches from a data loader; ``epoch`` counts completed passes.
 
-    def __init__(self, dataloader: Any, on_new_pass: Callable[[int], None] | None = None) -> None:
+    ``step_fn`` gives the runner's current step (each pass' batches are fetched under the
+    seeds of their steps), ``on_new_pass`` is called before each pass' iterator is made.
+    """
+
+    def __init__(self, dataloader: Any, on_new_pass: Callable[[int], None] | None = None,
+                 seed_step: Callable[[int], None] | None = None, step_fn: Callable[[], int] | None = None,
+                 exact: bool = False) -> None:
         self._dataloader = dataloader
         self._epoch = 0
-        self._consumed = 0  # batches taken from the current pass
         self._skip = 0
-        self._iterator: Any = None
+        self._stream: BatchStream | None = None
         self.on_new_pass = on_new_pass
+        self.seed_step = seed_step or (lambda step: None)
+        self.step_fn = step_fn or (lambda: 0)
+        self.exact = exact
 
     @property
     def epoch(self) -> int:
@@ -29,10 +37,11 @@ class IterLoader:
 
     @property
     def consumed(self) -> int:
-        return self._consumed
+        """Batches taken from the current pass."""
+        return self._stream.position if self._stream is not None else self._skip
 
     def resume_at(self, epoch: int, consumed: int) -> None:
-        self._epoch, self._skip, self._iterator = epoch, consumed, None
+        self._epoch, self._skip, self._stream = epoch, consumed, None
 
     def _start_pass(self) -> None:
         sampler = getattr(self._dataloader, "sampler", None)
@@ -40,20 +49,18 @@ class IterLoader:
             sampler.set_epoch(self._epoch)
         if self.on_new_pass is not None:
             self.on_new_pass(self._epoch)
-        self._iterator = iterate_from(self._dataloader, self._skip)
-        self._consumed, self._skip = self._skip, 0
+        skip, self._skip = self._skip, 0
+        self._stream = BatchStream(self._dataloader, self.seed_step, self.step_fn() - skip, skip, self.exact)
 
     def __next__(self) -> Any:
-        if self._iterator is None:
+        if self._stream is None:
             self._start_pass()
         try:
-            batch = next(self._iterator)
+            return next(self._stream)
         except StopIteration:
             self._epoch += 1
             self._start_pass()
-            batch = next(self._iterator)
-        self._consumed += 1
-        return batch
+            return next(self._stream)
 
     def __len__(self) -> int:
         return len(self._dataloader)
@@ -89,7 +96,6 @@ class IterBasedRunner(BaseRunner):
         self.model.train()
         self.mode = "train"
         self.data_loader = data_loader
-        self._seed_for(0, self.iter)
         data_batch = next(data_loader)
         self._epoch = data_loader.epoch
         self._train_step(data_batch, **kwargs)
@@ -116,6 +122,9 @@ class IterBasedRunner(BaseRunner):
             raise ConfigError("IterBasedRunner needs max_iters", hint="runner = dict(type='IterBasedRunner', max_iters=90000)")
         self._log_start(flows, f"{self._max_iters} iters")
         loaders = [IterLoader(dl, on_new_pass=lambda e: self._seed_for(1, e)) for dl in data_loaders]
+        for (mode, _), loader in zip(flows, loaders):
+            if mode == "train":  # only training batches follow the step seeds
+                loader.seed_step, loader.step_fn, loader.exact = self._seed_step, lambda: self.iter, self.deterministic
         for (mode, _), loader in zip(flows, loaders):
             if mode == "train" and self._train_loader is None:
                 self._train_loader = loader
