@@ -1,6 +1,6 @@
 """Detection models: every built-in part is imported here so the registries know it."""
 
-from . import backbones, dense_heads, detectors, layers, losses, necks, task_modules  # noqa: F401  (registration)
+from . import backbones, dense_heads, detectors, layers, losses, necks, roi_heads, task_modules  # noqa: F401  (registration)
 from .builder import (
     build_backbone,
     build_detector,

@@ -1,8 +1,12 @@
 """Detectors."""
 
 from .base import BaseDetector
+from .fast_rcnn import FastRCNN  # noqa: F401  (two-stage detectors)
+from .faster_rcnn import FasterRCNN  # noqa: F401
+from .mask_rcnn import MaskRCNN  # noqa: F401
 from .retinanet import RetinaNet
 from .rpn import RPN
 from .single_stage import SingleStageDetector
+from .two_stage import TwoStageDetector  # noqa: F401
 
 __all__ = ["BaseDetector", "RetinaNet", "RPN", "SingleStageDetector"]
