@@ -171,9 +171,11 @@ def format_only(dataset: Any, outputs: list, options: dict[str, Any], work_dir: 
         if prefix_key in params and prefix_key not in kwargs:
             kwargs[prefix_key] = os.path.join(work_dir or ".", "results")
     files, tmp_dir = _as_pair(dataset.format_results(outputs, **kwargs))
-    if tmp_dir is None and files:
-        shown = files.values() if isinstance(files, dict) else files
-        for name in sorted(set(map(str, shown)))[:10]:
+    paths = files.values() if isinstance(files, dict) else files if isinstance(files, (list, tuple)) else []
+    paths = sorted({str(p) for p in paths if isinstance(p, (str, os.PathLike))})
+    if tmp_dir is None and paths:
+        shown = paths if len(paths) <= 5 else [*paths[:4], f"... ({len(paths)} files)"]
+        for name in shown:
             print(f"wrote {name}")
 
 
