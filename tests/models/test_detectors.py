@@ -35,7 +35,9 @@ def _fixture_key_names(name: str, parts: tuple[str, ...]) -> set[str]:
 
 
 @pytest.mark.parametrize("path", [REPO / "configs/retinanet/retinanet_r50_fpn_1x_coco.py",
-                                  MMDET_CONFIGS / "retinanet/retinanet_r50_fpn_1x_coco.py"], ids=["ours", "mmdet"])
+                                  REPO / "configs/_base_/models/retinanet_r50_fpn.py",
+                                  MMDET_CONFIGS / "retinanet/retinanet_r50_fpn_1x_coco.py"],
+                         ids=["ours", "ours-base", "mmdet"])
 def test_retinanet_builds_from_config_files_with_official_key_names(path):
     cfg = _config(path)
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))
@@ -46,7 +48,8 @@ def test_retinanet_builds_from_config_files_with_official_key_names(path):
 
 
 @pytest.mark.parametrize("path", [REPO / "configs/rpn/rpn_r50_fpn_1x_coco.py",
-                                  MMDET_CONFIGS / "rpn/rpn_r50_fpn_1x_coco.py"], ids=["ours", "mmdet"])
+                                  REPO / "configs/_base_/models/rpn_r50_fpn.py",
+                                  MMDET_CONFIGS / "rpn/rpn_r50_fpn_1x_coco.py"], ids=["ours", "ours-base", "mmdet"])
 def test_rpn_builds_from_config_files_with_official_key_names(path):
     cfg = _config(path)
     model = build_detector(cfg.model, train_cfg=cfg.get("train_cfg"), test_cfg=cfg.get("test_cfg"))

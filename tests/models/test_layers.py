@@ -78,6 +78,8 @@ def test_conv_module_order_and_padding_mode():
     leaky = ConvModule(2, 2, 1, act_cfg=dict(type="LeakyReLU", negative_slope=0.2))
     assert isinstance(leaky.activate, nn.LeakyReLU) and leaky.activate.negative_slope == 0.2
     assert leaky.activate.inplace is True
+    spectral = ConvModule(2, 2, 1, with_spectral_norm=True)
+    assert hasattr(spectral.conv, "weight_orig") and spectral(x).shape == (1, 2, 5, 5)
 
 
 def test_other_builders():
