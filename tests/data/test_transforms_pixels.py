@@ -23,7 +23,14 @@ from detcli.data.pipelines import (
     PhotoMetricDistortion,
     Resize,
 )
-from detcli.data.pipelines.image_ops import bgr2hsv, imnormalize, impad, impad_to_multiple, imrescale, imresize
+from detcli.data.pipelines.image_ops import (
+    bgr2hsv,
+    imnormalize,
+    impad,
+    impad_to_multiple,
+    imrescale,
+    imresize,
+)
 from detcli.errors import ConfigError, DataError
 from detcli.structures.masks import BitmapMasks, PolygonMasks
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +21,7 @@ class VOCDataset(XMLDataset):
     CLASSES = VOC_CLASSES
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        prefix = self.img_prefix or ""
+        prefix = os.path.join(kwargs.get("data_root") or "", kwargs.get("img_prefix") or "")
         if "VOC2007" in prefix:
             self.year = 2007
         elif "VOC2012" in prefix:
@@ -29,6 +29,7 @@ class VOCDataset(XMLDataset):
         else:
             raise DataError(f"cannot tell the VOC year from img_prefix {prefix!r}",
                             hint="img_prefix must contain VOC2007 or VOC2012; for other XML sets use XMLDataset")
+        super().__init__(**kwargs)
 
     def evaluate(self, results: list, metric: str | Sequence[str] = "mAP", logger: Any = None,
                  proposal_nums: Sequence[int] = (100, 300, 1000), iou_thr: float | Sequence[float] = 0.5,
