@@ -246,6 +246,7 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
     directory = os.path.dirname(os.path.abspath(filename))
     tmp = os.path.join(directory, f".{os.path.basename(filename)}.tmp-{os.getpid()}")
     try:
+        os.makedirs(directory, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -287,7 +288,6 @@ def save_checkpoint(
         checkpoint["optimizer"] = optimizer.state_dict()
     elif isinstance(optimizer, dict):
         checkpoint["optimizer"] = {name: opt.state_dict() for name, opt in optimizer.items()}
-    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
     atomic_torch_save(checkpoint, filename)
 
 

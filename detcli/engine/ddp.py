@@ -44,8 +44,13 @@ class DetDistributedDataParallel(DistributedDataParallel):
 
 def wrap_distributed(model: nn.Module, device: torch.device, find_unused_parameters: bool = False) -> nn.Module:
     """``model`` on ``device`` inside DDP (inputs are moved by the runner, so no device_ids)."""
+    import inspect
+
     model = model.to(device)
-    return DetDistributedDataParallel(model, broadcast_buffers=False, find_unused_parameters=find_unused_parameters)
+    # buffers (BN statistics) are not re-broadcast at every forward, as mmdetection 2.x trains
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+    return DetDistributedDataParallel(model, find_unused_parameters=find_unused_parameters, **sync)
 
 
 class _BatchNormXd(nn.modules.batchnorm._BatchNorm):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 
 from detcli.engine.dist import DEFAULT_PORT, find_free_port, init_dist
 from detcli.errors import ConfigError, DetError
@@ -86,9 +87,9 @@ def launch(fn: Callable, args: tuple, spec: LaunchSpec) -> None:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while not context.join():
+        while not context.join(grace_period=5):
             pass
-    except mp.ProcessException as err:
+    except ProcessException as err:
         reported = []
         while not errors.empty():
             reported.append(errors.get())

@@ -140,3 +140,13 @@ def ddp_worker(out_dir: str, steps: int, per_rank_batch: int) -> None:
     runner.run([dl], [("train", 1)])
     if rank == 0:
         torch.save(state_of(runner.model), os.path.join(out_dir, "ddp.pth"))
+
+
+def failing_worker(message: str) -> None:
+    """Raises a user error on rank 1 only (rank 0 waits in a collective, as real runs would)."""
+    from detcli.engine.dist import barrier, get_dist_info
+    from detcli.errors import ConfigError
+
+    if get_dist_info()[0] == 1:
+        raise ConfigError(message, hint="fix it")
+    barrier()
