@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("det_test")
     data = root / "shapes"
-    generate_shapes(data, num_train=6, num_val=5, size=96, seed=0)
+    generate_shapes(data, num_train=6, num_val=5, size=96, seed=0, voc=True)
     repo = Path(__file__).resolve().parents[2]
     config = root / "tiny_mask_rcnn.py"
     config.write_text(CONFIG.format(root=repo, data=data))
@@ -155,6 +156,21 @@ def test_classwise_and_json_out(trained, tmp_path, capsys):
     assert "AP per category" in out and all(name in out for name in ("circle", "square", "triangle", "star"))
     dets = json.loads((tmp_path / "dets.json").read_text())
     assert dets and {"image_id", "bbox", "score", "category_id", "segmentation"} <= set(dets[0])
+
+
+def test_voc_map_example(trained, tmp_path, capsys):
+    """The guide's example 3 (``--eval mAP`` on Pascal VOC), on the VOC2007-format copy of the set."""
+    config, checkpoint, data = trained
+    voc = ["data.test.type=VOCDataset", f"data.test.ann_file={data}/VOC2007/ImageSets/Main/val.txt",
+           f"data.test.img_prefix={data}/VOC2007/"]
+    assert _det_test(config, checkpoint, "--eval", "mAP", "--out", tmp_path / "voc.pkl", "--cfg-options", *voc) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("circle", "square", "triangle", "star"))  # the per-class table
+    tested = float(re.search(r"│ mAP\s*│\s*([0-9.]+)", out).group(1))
+    assert main(["eval-metric", str(config), str(tmp_path / "voc.pkl"), "--eval", "mAP", "--cfg-options", *voc]) == 0
+    again = float(re.search(r"│ mAP\s*│\s*([0-9.]+)", capsys.readouterr().out).group(1))
+    assert tested == again and 0.0 <= tested <= 1.0
+    assert len(_load(tmp_path / "voc.pkl")) == 5
 
 
 def test_flag_mistakes_are_one_line(trained, tmp_path, capsys, monkeypatch):

@@ -149,3 +149,18 @@ def test_gt_and_detections_side_by_side():
     overlay = imshow_gt_det_bboxes(img, ann, result, show=False, thickness=1)
     assert overlay.shape == (160, 200, 3)
     assert overlay[40, 60].tolist() == [255, 102, 61] and overlay[120, 180].tolist() == [72, 101, 241]
+
+
+def test_draw_detections_filters_by_score_and_saving_wins_over_show(tmp_path, monkeypatch):
+    from detcli.visualization import draw_detections
+
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    result = [np.array([[10, 10, 60, 60, 0.9]], np.float32), np.array([[80, 70, 150, 120, 0.1]], np.float32)]
+    out = draw_detections(_blank(0, 128, 160), result, ["a", "b"], score_thr=0.3, bbox_color=(0, 255, 0),
+                          thickness=1, show=True, out_file=tmp_path / "o.png")  # no window: the file is written
+    assert out[50, 60].tolist() == [0, 255, 0] and out[100, 150].tolist() == [0, 0, 0]
+    assert np.array_equal(cv2.imread(str(tmp_path / "o.png")), out)
+    proposals = np.array([[5, 5, 40, 40, 0.8], [50, 50, 90, 90, 0.7]], np.float32)  # an RPN result
+    drawn = draw_detections(_blank(0, 128, 160), proposals, None, score_thr=0, bbox_color="red", thickness=1)
+    assert drawn[70, 90].tolist() == [0, 0, 255]
