@@ -31,7 +31,8 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> No
 
 def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1, dist: bool = False,
                      shuffle: bool = True, seed: int | None = None, runner_type: str = "EpochBasedRunner",
-                     persistent_workers: bool = False, **kwargs: Any) -> DataLoader:
+                     persistent_workers: bool = False, class_aware_sampler: dict | None = None,
+                     **kwargs: Any) -> DataLoader:
     """A DataLoader for one process.
 
     ``dist``: this process loads ``samples_per_gpu`` images of its rank's share
@@ -40,6 +41,11 @@ def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, n
     ``runner_type='IterBasedRunner'`` uses endless batch samplers. With ``seed`` the
     workers are seeded reproducibly.
     """
+    if class_aware_sampler is not None:
+        from detcli.errors import ConfigError
+
+        raise ConfigError("class_aware_sampler is not supported",
+                          hint="remove it from data.train_dataloader, or use ClassBalancedDataset for rare classes")
     rank, world_size = get_dist_info()
     if dist:
         batch_size, num_workers = samples_per_gpu, workers_per_gpu

@@ -230,8 +230,10 @@ def test_xml_difficult_unknown_and_min_size(tmp_path):
     np.testing.assert_allclose(ann["bboxes"], [[10, 20, 40, 45], [4, 4, 59, 44]])
     np.testing.assert_array_equal(ann["labels"], [VOCDataset.CLASSES.index("dog"), VOCDataset.CLASSES.index("cat")])
     np.testing.assert_allclose(ann["bboxes_ignore"], [[0, 0, 19, 19], [49, 29, 52, 32]])  # difficult, small
+    assert ds.num_ignored_annotations == 0
     sub = XMLDataset(ann_file=str(root / "list.txt"), pipeline=[], img_prefix=str(root), classes=("cat",))
-    np.testing.assert_array_equal(sub.get_ann_info(0)["labels"], [0])  # dogs ignored
+    np.testing.assert_array_equal(sub.get_ann_info(0)["labels"], [0])  # dogs ignored, and counted
+    assert sub.num_ignored_annotations == 3
 
 
 def test_xml_errors(tmp_path):

@@ -19,7 +19,6 @@ from detcli.data.pipelines import (
     WrapFieldsToLists,
 )
 from detcli.data.pipelines.formatting import DEFAULT_META_KEYS, to_tensor
-from detcli.registry import PIPELINES
 from detcli.structures.masks import BitmapMasks
 
 NORM = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
@@ -166,6 +165,8 @@ def test_to_device_moves_tensors_only():
 
 
 def test_custom_transform_from_the_guide_works_in_a_config():
+    from detcli.data import PIPELINES  # the guide's ``from mmdet.datasets import PIPELINES``
+
     @PIPELINES.register_module(force=True)
     class MyTransform:
         def __call__(self, results):

@@ -206,6 +206,8 @@ def test_build_dataloader_end_to_end(shapes_root):
     assert isinstance(dist_loader.sampler, DistributedGroupSampler)
     dist_test = build_dataloader(ds, samples_per_gpu=1, workers_per_gpu=0, dist=True, shuffle=False)
     assert isinstance(dist_test.sampler, DistributedSampler)
+    with pytest.raises(ConfigError, match="class_aware_sampler"):
+        build_dataloader(ds, samples_per_gpu=2, workers_per_gpu=0, class_aware_sampler=dict(num_sample_class=1))
     iters = build_dataloader(ds, samples_per_gpu=2, workers_per_gpu=0, runner_type="IterBasedRunner", seed=0)
     assert isinstance(iters.batch_sampler, InfiniteGroupBatchSampler)
     assert next(iter(iters))["img"].shape[0] == 2

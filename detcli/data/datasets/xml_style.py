@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os.path as osp
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -13,6 +14,8 @@ from detcli.data.file_io import list_from_file
 from detcli.data.image_io import imread
 from detcli.errors import DataError
 from detcli.registry import DATASETS
+
+logger = logging.getLogger("detcli")
 
 
 def parse_voc_xml(path: str) -> dict[str, Any]:
@@ -82,6 +85,11 @@ class XMLDataset(CustomDataset):
                 h, w = imread(osp.join(self.img_prefix or "", filename), "unchanged").shape[:2]
                 size = (w, h)
             infos.append(dict(id=img_id, filename=filename, width=size[0], height=size[1]))
+        wanted = set(self.CLASSES)
+        other = sum(o[0] not in wanted for info in infos for o in self._parsed(info["id"])["objects"])
+        if other:
+            logger.info("%d objects in the XML files of %s have classes outside CLASSES; ignored", other, ann_file)
+        self.num_ignored_annotations = other
         return infos
 
     def _filter_imgs(self, min_size: int = 32) -> list[int]:
