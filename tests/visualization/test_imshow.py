@@ -163,4 +163,4 @@ def test_draw_detections_filters_by_score_and_saving_wins_over_show(tmp_path, mo
     assert np.array_equal(cv2.imread(str(tmp_path / "o.png")), out)
     proposals = np.array([[5, 5, 40, 40, 0.8], [50, 50, 90, 90, 0.7]], np.float32)  # an RPN result
     drawn = draw_detections(_blank(0, 128, 160), proposals, None, score_thr=0, bbox_color="red", thickness=1)
-    assert drawn[70, 90].tolist() == [0, 0, 255]
+    assert drawn[85, 90].tolist() == [0, 0, 255]  # right edge of the second proposal, below its tag
