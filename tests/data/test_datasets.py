@@ -328,3 +328,27 @@ def test_guide_txt_dataset_example(tmp_path):
     np.testing.assert_allclose(ds.get_ann_info(0)["bboxes"], [[10, 20, 40, 60], [20, 40, 50, 60]])
     np.testing.assert_array_equal(ds.get_ann_info(1)["labels"], [2, 2, 3])
     assert ds.get_cat_ids(1) == [2, 2, 3] and ds.flag.tolist() == [1, 1]
+
+
+def test_proposal_file_and_seg_prefix(tmp_path):
+    images = [dict(id=1, file_name="a.png", width=40, height=36), dict(id=2, file_name="b.png", width=40, height=36)]
+    ann_file = _write_coco(tmp_path / "p.json", images, [_ann(1, 1, 1, [2, 2, 10, 10]), _ann(2, 2, 2, [3, 3, 9, 9])])
+    for name, value in (("a", 1), ("b", 2)):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((36, 40, 3), 50, np.uint8))
+        (tmp_path / "seg").mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / "seg" / f"{name}.png"), np.full((36, 40), value, np.uint8))
+    proposals = [np.float32([[1, 1, 5, 5, 0.9]]), np.float32([[2, 2, 6, 6, 0.8], [0, 0, 3, 3, 0.1]])]
+    (tmp_path / "props.pkl").write_bytes(pickle.dumps(proposals))
+    ds = CocoDataset(ann_file="p.json", data_root=str(tmp_path), img_prefix="", seg_prefix="seg",
+                     proposal_file="props.pkl", classes=("cat", "dog"), pipeline=[
+                         dict(type="LoadImageFromFile"), dict(type="LoadProposals", num_max_proposals=1),
+                         dict(type="LoadAnnotations", with_seg=True)])
+    assert ds.seg_prefix == str(tmp_path / "seg") and ds.proposal_file == str(tmp_path / "props.pkl")
+    second = ds[1]
+    np.testing.assert_allclose(second["proposals"], [[2, 2, 6, 6]])
+    assert (second["gt_semantic_seg"] == 2).all() and second["bbox_fields"] == ["proposals", "gt_bboxes_ignore",
+                                                                               "gt_bboxes"]
+    (tmp_path / "short.pkl").write_bytes(pickle.dumps(proposals[:1]))
+    with pytest.raises(DataError, match="proposals for 1 images"):
+        CocoDataset(ann_file="p.json", data_root=str(tmp_path), proposal_file="short.pkl", classes=("cat", "dog"),
+                    pipeline=[])
