@@ -213,3 +213,13 @@ def test_fuse_conv_bn_keeps_outputs():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     for a, b in zip(before, after):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+    from detcli.models.layers import ConvModule
+
+    block = ConvModule(3, 8, 3, padding=1, norm_cfg=dict(type="BN")).eval()
+    block.bn.running_var.uniform_(0.5, 2.0)
+    with torch.no_grad():
+        want = block(x)
+        got = fuse_conv_bn(block)(x)
+    assert isinstance(block.bn, torch.nn.Identity)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
