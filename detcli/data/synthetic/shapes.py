@@ -21,6 +21,7 @@ Scene rules (chosen to make a detector learn shape, not colour):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -118,22 +119,30 @@ def _visible_fraction(obj: ShapeObject, above: list[ShapeObject], size: int) -> 
     return float((own & (1 - cover)).sum()) / float(total)
 
 
+@lru_cache(maxsize=4)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    return yy, xx
+
+
 def background(size: int, rng: np.random.Generator) -> np.ndarray:
     """A non-uniform float32 BGR texture: gradient + stripes + blotches + grain + clutter lines."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    yy, xx = _grid(size)
     angle = rng.uniform(0, 2 * np.pi)
     t = np.cos(angle) * xx + np.sin(angle) * yy
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
-    c0, c1 = rng.uniform(20, 235, 3).astype(np.float32), rng.uniform(20, 235, 3).astype(np.float32)
-    img = c0 + (c1 - c0) * t[..., None]
-    freq = rng.uniform(4, 18)
-    sa = rng.uniform(0, np.pi)
+    c0, c1 = rng.uniform(20, 235, 3), rng.uniform(20, 235, 3)
+    freq, sa = rng.uniform(4, 18), rng.uniform(0, np.pi)
     stripes = np.sin(2 * np.pi * freq * (np.cos(sa) * xx + np.sin(sa) * yy) + rng.uniform(0, 2 * np.pi))
-    img += np.float32(rng.uniform(6, 22)) * stripes[..., None]
+    stripes *= np.float32(rng.uniform(6, 22))
+    img = np.empty((size, size, 3), np.float32)
+    for ch in range(3):  # 2-D passes: cheaper than broadcasting over the channel axis
+        img[..., ch] = t * np.float32(c1[ch] - c0[ch]) + stripes + np.float32(c0[ch])
     cells = max(2, size // 24)
     blotches = rng.standard_normal((cells, cells, 3), dtype=np.float32)
     img += np.float32(rng.uniform(6, 16)) * cv2.resize(blotches, (size, size), interpolation=cv2.INTER_CUBIC)
-    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(rng.uniform(1.5, 4))
+    grain = rng.random((size, size, 3), dtype=np.float32) - np.float32(0.5)  # uniform: much faster than normal
+    img += grain * np.float32(rng.uniform(1.5, 4) * np.sqrt(12.0))
     for _ in range(rng.integers(0, 5)):
         p0, p1 = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         color = tuple(float(v) for v in rng.uniform(0, 255, 3))
@@ -190,11 +199,11 @@ def rasterise(polygons: list[np.ndarray], size: int) -> np.ndarray:
 
 
 def _paint(bg: np.ndarray, objects: list[ShapeObject], size: int, rng: np.random.Generator) -> np.ndarray:
-    img = bg.copy()
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    img = bg
     for obj in objects:  # bottom to top
         mask = rasterise(obj.polygons, size).astype(bool)
-        shade = (xx * obj.shade[0] + yy * obj.shade[1])[mask]
-        noise = rng.standard_normal((int(mask.sum()), 3), dtype=np.float32) * np.float32(2.5)
+        ys, xs = np.nonzero(mask)
+        shade = (xs * np.float32(obj.shade[0] / size) + ys * np.float32(obj.shade[1] / size)).astype(np.float32)
+        noise = (rng.random((int(mask.sum()), 3), dtype=np.float32) - np.float32(0.5)) * np.float32(8.7)
         img[mask] = obj.color[None] + shade[:, None] + noise
     return np.clip(img, 0, 255).astype(np.uint8)
