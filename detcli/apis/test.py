@@ -148,14 +148,12 @@ def collect_results_cpu(result_part: list, size: int, tmpdir: str | None = None)
     rank, world_size = get_dist_info()
     if world_size == 1:
         return result_part[:size]
-    made_here = tmpdir is None
-    if tmpdir is None:
-        path = None
-        if rank == 0:
-            Path(".dist_test").mkdir(exist_ok=True)
-            path = tempfile.mkdtemp(dir=".dist_test")
-        tmpdir = broadcast_object(path, src=0)
-    Path(tmpdir).mkdir(parents=True, exist_ok=True)
+    parent = Path(tmpdir) if tmpdir is not None else Path(".dist_test")
+    path = None
+    if rank == 0:  # a fresh folder inside the given one: only it is removed afterwards
+        parent.mkdir(parents=True, exist_ok=True)
+        path = tempfile.mkdtemp(prefix="parts_", dir=parent)
+    tmpdir = broadcast_object(path, src=0)
     part_file = Path(tmpdir) / f"part_{rank}.pkl"
     tmp_file = part_file.with_suffix(".tmp")
     with open(tmp_file, "wb") as fh:
@@ -169,11 +167,10 @@ def collect_results_cpu(result_part: list, size: int, tmpdir: str | None = None)
         with open(Path(tmpdir) / f"part_{r}.pkl", "rb") as fh:
             parts.append(pickle.load(fh))
     shutil.rmtree(tmpdir, ignore_errors=True)
-    if made_here:
-        try:
-            os.rmdir(".dist_test")  # only when empty (other runs may share it)
-        except OSError:
-            pass
+    try:
+        parent.rmdir()  # only when empty (the user's folder, or other runs' parts, stay)
+    except OSError:
+        pass
     return _interleave(parts, size)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import time
 
 import cv2
 import numpy as np
@@ -109,8 +110,19 @@ def test_two_processes_gather_in_dataset_order(tmp_path):
 
     single = single_gpu_test(ToyDetector(with_mask=True), _loader(ToyTestSet(5), 1))
     out = str(tmp_path / "res")
-    tmpdir = str(tmp_path / "parts")
-    mp.spawn(_worker, args=(2, _free_port(), out, tmpdir), nprocs=2, join=True)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "keep.txt").write_text("the user's file")  # --tmpdir may be a folder in use
+    tmpdir = str(shared)
+    # fork: no re-import in the children (spawn costs seconds); bounded wait so a hang fails, not stalls
+    context = mp.start_processes(_worker, args=(2, _free_port(), out, tmpdir), nprocs=2, join=False,
+                                 start_method="fork")
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for proc in context.processes:
+                proc.kill()
+            pytest.fail("the two test processes did not finish within 120 s")
     with open(f"{out}.1", "rb") as fh:
         assert pickle.load(fh) == (None, None)  # only rank 0 gets the results
     with open(f"{out}.0", "rb") as fh:
@@ -120,4 +132,4 @@ def test_two_processes_gather_in_dataset_order(tmp_path):
                 for a, b in zip(got[0], want[0]):
                     np.testing.assert_array_equal(a, b)
                 assert got[1] == want[1]
-    assert not os.path.exists(tmpdir)  # the parts are cleaned up
+    assert [p.name for p in shared.iterdir()] == ["keep.txt"]  # the parts are gone, nothing else
