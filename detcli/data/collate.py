@@ -33,6 +33,10 @@ def collate(batch: Sequence[Any], samples_per_gpu: int | None = None) -> Any:
     if isinstance(first, (list, tuple)) and first:
         # e.g. one entry per test-time augmentation: batch each position separately
         return [collate(list(per_aug)) for per_aug in zip(*batch)]
+    if (isinstance(first, torch.Tensor) and first.dim() >= 3 and all(isinstance(t, torch.Tensor) for t in batch)
+            and len({t.shape for t in batch}) > 1):
+        # unwrapped images of different sizes (ImageToTensor): pad like DefaultFormatBundle would
+        return stack_padded(list(batch), 0, 2)
     return default_collate(list(batch))
 
 

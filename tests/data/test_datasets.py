@@ -332,7 +332,7 @@ def test_guide_txt_dataset_example(tmp_path):
 
 def test_proposal_file_and_seg_prefix(tmp_path):
     images = [dict(id=1, file_name="a.png", width=40, height=36), dict(id=2, file_name="b.png", width=40, height=36)]
-    ann_file = _write_coco(tmp_path / "p.json", images, [_ann(1, 1, 1, [2, 2, 10, 10]), _ann(2, 2, 2, [3, 3, 9, 9])])
+    _write_coco(tmp_path / "p.json", images, [_ann(1, 1, 1, [2, 2, 10, 10]), _ann(2, 2, 2, [3, 3, 9, 9])])
     for name, value in (("a", 1), ("b", 2)):
         cv2.imwrite(str(tmp_path / f"{name}.png"), np.full((36, 40, 3), 50, np.uint8))
         (tmp_path / "seg").mkdir(exist_ok=True)

@@ -111,6 +111,13 @@ def test_collate_pads_images_and_keeps_per_image_targets():
     assert [m["filename"] for m in batch["img_metas"]] == ["6.png", "9.png"]
 
 
+def test_collate_pads_unwrapped_images_of_different_sizes():
+    batch = collate([{"img": torch.ones(3, 4, 5)}, {"img": torch.ones(3, 6, 2)}])
+    assert batch["img"].shape == (2, 3, 6, 5) and batch["img"].sum() == 3 * 20 + 3 * 12
+    same = collate([{"x": torch.ones(2)}, {"x": torch.zeros(2)}])
+    assert same["x"].tolist() == [[1, 1], [0, 0]]
+
+
 def test_stack_padded_other_dims():
     out = stack_padded([torch.ones(2, 3), torch.ones(4, 1)], pad_value=-1, pad_dims=2)
     assert out.shape == (2, 4, 3) and out[0, 2:].eq(-1).all() and out[1, :, 1:].eq(-1).all()
