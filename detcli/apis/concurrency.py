@@ -33,18 +33,3 @@ async def concurrent(streamqueue: asyncio.Queue, trace_name: str = "concurrent",
     finally:
         streamqueue.task_done()
         streamqueue.put_nowait(token)
-
-
-@contextlib.asynccontextmanager
-async def completed(trace_name: str = "", name: str = "", sleep_interval: float = 0.05,
-                    streams: list | None = None) -> AsyncIterator[None]:
-    """After the body, wait (without blocking the loop) until the work queued on ``streams`` is done."""
-    if not torch.cuda.is_available():
-        yield
-        return
-    streams = [s or torch.cuda.current_stream() for s in (streams or [None])]
-    yield
-    events = [s.record_event() for s in streams]
-    while not all(e.query() for e in events):
-        await asyncio.sleep(sleep_interval)
-    logger.debug("%s %s completed", trace_name, name)
