@@ -113,7 +113,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     gpu_ids = list(cfg.get("gpu_ids") or [0])
     train_args = _loader_args(cfg, "train_dataloader", dict(
         samples_per_gpu=2, workers_per_gpu=2, num_gpus=len(gpu_ids), dist=distributed, seed=cfg.get("seed"),
-        persistent_workers=False))
+        runner_type=cfg["runner"]["type"], persistent_workers=False))
     data_loaders = [build_dataloader(ds, **train_args) for ds in datasets]
 
     model = prepare_norm_layers(model, distributed, device, logger)
@@ -126,7 +126,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     optimizer = build_optimizer(model, cfg["optimizer"])
     runner = build_runner(cfg["runner"], default_args=dict(
         model=model, optimizer=optimizer, work_dir=cfg.get("work_dir"), logger=logger, meta=meta,
-        seed=cfg.get("seed"), device=device))
+        seed=cfg.get("seed"), device=device, deterministic=bool(cfg.get("deterministic", False))))
     if timestamp is not None:
         runner.timestamp = timestamp  # the .log and .log.json of a run share it
 
@@ -138,6 +138,9 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     if runner.rank == 0 and _want_progress_bar():
         runner.register_hook(ProgressBarHook(), priority="LOWEST")
 
+    if validate and not cfg["data"].get("val"):
+        logger.warning("the config has no data.val: no evaluation during training")
+        validate = False
     if validate:
         val_args = _loader_args(cfg, "val_dataloader", dict(
             samples_per_gpu=1, workers_per_gpu=2, dist=distributed, shuffle=False, persistent_workers=False))
@@ -242,6 +245,8 @@ def _load_config(args: TrainArgs) -> Any:
     cfg["auto_resume"] = args.auto_resume or bool(cfg.get("auto_resume"))
     if args.device is not None:
         cfg["device"] = args.device
+    if args.deterministic:
+        cfg["deterministic"] = True
     cfg["gpu_ids"] = list(args.gpu_ids[:1]) if args.gpu_ids else list(cfg.get("gpu_ids") or [0])
     return cfg
 
@@ -269,6 +274,9 @@ def train_from_config(args: TrainArgs, distributed: bool = False) -> Any:
     rank, world_size = get_dist_info()
     if distributed:
         cfg["gpu_ids"] = list(range(world_size))
+        if not str(cfg.get("device") or "").startswith("cuda"):  # N CPU processes share the cores
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     work_dir = cfg["work_dir"]
     if rank == 0:
         _ensure_writable(work_dir)
@@ -342,8 +350,8 @@ def run_train(args: TrainArgs) -> None:
 
     cfg = _load_config(args)  # fail on config errors before starting any process
     device = cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
-    backend = _backend(cfg, str(device))
     if args.launcher == "none" and (args.gpus > 1 or args.nnodes > 1):
+        backend = _backend(cfg, str(device))
         if str(device).startswith("cuda") and args.gpus > torch.cuda.device_count():
             raise ConfigError(f"--gpus {args.gpus} but only {torch.cuda.device_count()} CUDA GPUs are visible",
                               hint="lower --gpus, or use --device cpu for CPU processes")
@@ -352,6 +360,7 @@ def run_train(args: TrainArgs) -> None:
                           master_addr=args.master_addr, master_port=args.master_port)
         launch(_distributed_worker, (args,), spec)
     elif args.launcher != "none":
+        backend = _backend(cfg, str(device))
         params = dict(cfg.get("dist_params") or {})
         params.pop("backend", None)
         if args.master_port is not None:

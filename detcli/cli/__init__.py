@@ -16,6 +16,7 @@ from detcli.cli import test  # noqa: F401
 from detcli.cli import infer  # noqa: F401
 from detcli.cli import webcam  # noqa: F401
 from detcli.cli import eval_metric  # noqa: F401
+from detcli.cli import train  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

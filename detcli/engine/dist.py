@@ -65,10 +65,11 @@ def init_dist(launcher: str, backend: str | None = None, **kwargs: Any) -> None:
     """
     backend = backend or default_backend()
     if backend == "nccl" and not torch.cuda.is_available():
-        raise ConfigError(
-            "the nccl backend needs CUDA GPUs, and none is available",
-            hint="train on CPU with --device cpu (gloo), or set dist_params.backend='gloo'",
-        )
+        # configs say dist_params=dict(backend='nccl'); on a machine without GPUs that means gloo
+        import logging
+
+        logging.getLogger("detcli").info("no CUDA GPU: using the gloo backend instead of nccl")
+        backend = "gloo"
     port = kwargs.pop("port", None)
     if launcher == "pytorch":
         _init_from_env(backend, **kwargs)

@@ -29,7 +29,8 @@ class ToyModel(nn.Module):
     """y ~ linear regression through a small MLP; the class head only takes part through a tiny loss."""
 
     def __init__(self, dim: int = 4, hidden: int = 8, num_classes: int = 2, dropout: float = 0.0,
-                 use_bn: bool = False, nan_at: int | None = None) -> None:
+                 use_bn: bool = False, nan_at: int | None = None, train_cfg: Any = None,
+                 test_cfg: Any = None) -> None:
         super().__init__()
         self.CLASSES = tuple("abcdefgh"[:num_classes])
         self.backbone = nn.Linear(dim, hidden)
@@ -125,9 +126,10 @@ def state_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def ddp_worker(out_dir: str, steps: int, per_rank_batch: int) -> None:
     """Train the toy model under DDP (already initialised by the launcher); rank 0 saves the weights."""
+    from torch.utils.data.distributed import DistributedSampler
+
     from detcli.engine.ddp import wrap_distributed
     from detcli.engine.dist import get_dist_info
-    from torch.utils.data.distributed import DistributedSampler
 
     rank, world = get_dist_info()
     torch.manual_seed(0)

@@ -1,0 +1,304 @@
+"""``det train`` end to end: tiny RetinaNet / Faster R-CNN on generated shapes, DDP on CPU, signals,
+resume, fine-tuning and the bad-input cases (one clear line each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from detcli.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+TOYS = REPO / "tests" / "engine"
+if str(TOYS) not in sys.path:
+    sys.path.insert(0, str(TOYS))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOYS), os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("DETCLI_NO_PROGRESS", "1")
+
+TINY_DATA = '''
+img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', img_scale=(64, 64), keep_ratio=True),
+    dict(type='RandomFlip', flip_ratio=0.0),
+    dict(type='Normalize', **img_norm_cfg),
+    dict(type='Pad', size_divisor=32),
+    dict(type='DefaultFormatBundle'),
+    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels']),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiScaleFlipAug', img_scale=(64, 64), flip=False, transforms=[
+        dict(type='Resize', keep_ratio=True), dict(type='RandomFlip'), dict(type='Normalize', **img_norm_cfg),
+        dict(type='Pad', size_divisor=32), dict(type='ImageToTensor', keys=['img']),
+        dict(type='Collect', keys=['img'])]),
+]
+data_root = '{data}/'
+data = dict(
+    samples_per_gpu=2, workers_per_gpu=0,
+    train=dict(ann_file=data_root + 'annotations/instances_train.json', img_prefix=data_root + 'train/',
+               pipeline=train_pipeline),
+    val=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
+             pipeline=test_pipeline),
+    test=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
+              pipeline=test_pipeline))
+optimizer = dict(lr=0.02)
+lr_config = dict(warmup_iters=2, step=[100])
+log_config = dict(interval=2)
+'''
+
+RETINANET = '''
+_base_ = ['{root}/configs/_base_/models/retinanet_r50_fpn.py', '{root}/configs/_base_/datasets/shapes_instance.py',
+          '{root}/configs/_base_/schedules/schedule_1x.py', '{root}/configs/_base_/default_runtime.py']
+model = dict(
+    backbone=dict(depth=18, base_channels=8, init_cfg=None),
+    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
+    bbox_head=dict(num_classes=4, in_channels=16, feat_channels=16, stacked_convs=1),
+    test_cfg=dict(score_thr=0.0))
+runner = dict(max_epochs=6)
+evaluation = dict(interval=3, metric='bbox', save_best='auto')
+''' + TINY_DATA
+
+FASTER_RCNN = '''
+_base_ = ['{root}/configs/_base_/models/faster_rcnn_r50_fpn.py', '{root}/configs/_base_/datasets/shapes_instance.py',
+          '{root}/configs/_base_/schedules/schedule_1x.py', '{root}/configs/_base_/default_runtime.py']
+model = dict(
+    backbone=dict(depth=18, base_channels=8, init_cfg=None),
+    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
+    rpn_head=dict(in_channels=16, feat_channels=16),
+    roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
+                  bbox_head=dict(in_channels=16, fc_out_channels=32, num_classes=4)))
+runner = dict(max_epochs=6)
+''' + TINY_DATA
+
+TOY = '''
+custom_imports = dict(imports=['engine_toys'], allow_failed_imports=False)
+model = dict(type='ToyModel', num_classes={num_classes}, nan_at={nan_at})
+data = dict(samples_per_gpu={per_gpu}, workers_per_gpu=0, train_dataloader=dict(shuffle={shuffle}),
+            train=dict(type='ToyDataset', n=8, aug_noise={noise}, num_classes={num_classes}))
+optimizer = dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4)
+optimizer_config = dict(grad_clip=None)
+lr_config = dict(policy='step', step=[2], warmup='linear', warmup_iters=2, warmup_ratio=0.1)
+runner = dict(type='EpochBasedRunner', max_epochs=3)
+checkpoint_config = dict(interval=1)
+log_config = dict(interval=1, hooks=[dict(type='TextLoggerHook')])
+custom_hooks = [dict(type='NumClassCheckHook')]
+dist_params = dict(backend='nccl')
+workflow = [('train', 1)]
+load_from = None
+resume_from = None
+'''
+
+
+def toy_config(path: Path, num_classes=2, nan_at=None, per_gpu=2, shuffle=True, noise=0.1, extra="") -> Path:
+    path.write_text(TOY.format(num_classes=num_classes, nan_at=nan_at, per_gpu=per_gpu, shuffle=shuffle,
+                               noise=noise) + extra)
+    return path
+
+
+def json_log(work_dir: Path) -> list[dict]:
+    (path,) = work_dir.glob("*.log.json")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from detcli.data.synthetic import generate_shapes
+
+    data = tmp_path_factory.mktemp("train_shapes") / "shapes"
+    generate_shapes(data, num_train=4, num_val=2, size=64, seed=0)
+    return data
+
+
+def detector_config(tmp_path: Path, template: str, name: str, shapes: Path) -> Path:
+    cfg = tmp_path / name
+    cfg.write_text(template.format(root=REPO, data=shapes))
+    return cfg
+
+
+def check_run_artefacts(work: Path, config_name: str, epochs: int, iters_per_epoch: int) -> list[dict]:
+    (log,) = work.glob("*.log")
+    (jlog,) = work.glob("*.log.json")
+    assert jlog.name == log.name + ".json"  # one timestamp for both
+    assert (work / config_name).is_file()  # the dumped config
+    assert {f"epoch_{e}.pth" for e in range(1, epochs + 1)} <= {p.name for p in work.glob("*.pth")}
+    assert os.readlink(work / "latest.pth") == f"epoch_{epochs}.pth"
+    text = log.read_text()
+    assert "Environment info" in text and "Set random seed to 0" in text and f"Epoch [{epochs}][" in text
+    lines = json_log(work)
+    assert set(lines[0]) == {"env_info", "config", "seed", "exp_name"}
+    assert lines[0]["seed"] == 0 and lines[0]["exp_name"] == config_name
+    train = [d for d in lines if d.get("mode") == "train"]
+    assert len(train) == epochs * iters_per_epoch // 2  # log interval 2
+    ckpt = torch.load(work / "latest.pth", map_location="cpu", weights_only=True)
+    assert ckpt["meta"]["CLASSES"] == ("circle", "square", "triangle", "star")
+    assert (ckpt["meta"]["epoch"], ckpt["meta"]["iter"]) == (epochs, epochs * iters_per_epoch)
+    return lines
+
+
+def losses_fall(train_lines: list[dict]) -> None:
+    first = sum(d["loss"] for d in train_lines[:2]) / 2
+    last = sum(d["loss"] for d in train_lines[-2:]) / 2
+    assert last < 0.85 * first, (first, last)
+
+
+def test_retinanet_trains_logs_evaluates_and_checkpoints(tmp_path, shapes):
+    cfg = detector_config(tmp_path, RETINANET, "retinanet_tiny.py", shapes)
+    work = tmp_path / "work"
+    assert main(["train", str(cfg), "--work-dir", str(work), "--device", "cpu", "--seed", "0"]) == 0
+    lines = check_run_artefacts(work, "retinanet_tiny.py", epochs=6, iters_per_epoch=2)
+    train = [d for d in lines if d.get("mode") == "train"]
+    losses_fall(train)
+    assert {"loss_cls", "loss_bbox", "lr", "memory", "time", "data_time"} <= set(train[0])
+    val = [d for d in lines if d.get("mode") == "val"]
+    assert [(d["epoch"], d["iter"]) for d in val] == [(3, 2), (6, 2)]
+    assert all(0.0 <= d["bbox_mAP"] <= 1.0 for d in val)
+    best = [p.name for p in work.glob("best_bbox_mAP_epoch_*.pth")]
+    assert len(best) == 1
+
+
+def test_faster_rcnn_trains_and_its_losses_fall(tmp_path, shapes):
+    cfg = detector_config(tmp_path, FASTER_RCNN, "faster_rcnn_tiny.py", shapes)
+    work = tmp_path / "work"
+    assert main(["train", str(cfg), "--work-dir", str(work), "--device", "cpu", "--seed", "0",
+                 "--no-validate"]) == 0
+    lines = check_run_artefacts(work, "faster_rcnn_tiny.py", epochs=6, iters_per_epoch=2)
+    train = [d for d in lines if d.get("mode") == "train"]
+    assert {"loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "acc"} <= set(train[0])
+    losses_fall(train)
+    assert not [d for d in lines if d.get("mode") == "val"]
+
+
+def test_two_cpu_processes_match_one_process_with_the_same_total_batch(tmp_path):
+    two = toy_config(tmp_path / "two.py", per_gpu=1, shuffle=False, noise=0.0)
+    one = toy_config(tmp_path / "one.py", per_gpu=2, shuffle=False, noise=0.0)
+    assert main(["train", str(two), "--work-dir", str(tmp_path / "w2"), "--gpus", "2", "--device", "cpu",
+                 "--seed", "0"]) == 0
+    assert main(["train", str(one), "--work-dir", str(tmp_path / "w1"), "--device", "cpu", "--seed", "0"]) == 0
+    ddp, single = weights(tmp_path / "w2" / "latest.pth"), weights(tmp_path / "w1" / "latest.pth")
+    for k, v in single.items():
+        assert torch.allclose(ddp[k], v, rtol=1e-5, atol=1e-6), k
+    # rank 0 alone writes: one log, one line per iteration, losses averaged over the two processes
+    two_lines = [d for d in json_log(tmp_path / "w2") if d.get("mode") == "train"]
+    one_lines = [d for d in json_log(tmp_path / "w1") if d.get("mode") == "train"]
+    assert len(two_lines) == len(one_lines) == 12
+    for a, b in zip(two_lines, one_lines):
+        assert a["loss_reg"] == pytest.approx(b["loss_reg"], rel=1e-4, abs=1e-5)
+
+
+def test_sigterm_leaves_a_checkpoint_and_auto_resume_finishes_like_an_uninterrupted_run(tmp_path, capsys):
+    full = toy_config(tmp_path / "full.py")
+    assert main(["train", str(full), "--work-dir", str(tmp_path / "full"), "--seed", "3", "--deterministic"]) == 0
+    killer = '''
+import os as _os, signal as _signal
+from detcli.engine import Hook as _Hook
+from detcli.registry import HOOKS as _HOOKS
+@_HOOKS.register_module(force=True)
+class KillAt(_Hook):
+    def __init__(self, at):
+        self.at = at
+    def after_train_iter(self, runner):
+        if runner.iter + 1 == self.at:
+            _os.kill(_os.getpid(), _signal.SIGTERM)
+custom_hooks = [dict(type='NumClassCheckHook'), dict(type='KillAt', at=6)]
+'''
+    killed = toy_config(tmp_path / "killed.py", extra=killer)
+    work = tmp_path / "killed"
+    capsys.readouterr()
+    assert main(["train", str(killed), "--work-dir", str(work), "--seed", "3", "--deterministic"]) == 1
+    err = capsys.readouterr().err
+    assert f"training stopped by SIGTERM at iteration 6; checkpoint saved to {work}/iter_6.pth" in err
+    assert "Traceback" not in err
+    ckpt = torch.load(work / "iter_6.pth", map_location="cpu", weights_only=True)
+    assert (ckpt["meta"]["epoch"], ckpt["meta"]["iter"], ckpt["meta"]["inner_iter"]) == (1, 6, 2)
+
+    resume = toy_config(tmp_path / "resume.py")  # the same run without the killer hook
+    assert main(["train", str(resume), "--work-dir", str(work), "--seed", "3", "--deterministic",
+                 "--auto-resume"]) == 0
+    expected, got = weights(tmp_path / "full" / "epoch_3.pth"), weights(work / "epoch_3.pth")
+    for k in expected:
+        assert torch.equal(got[k], expected[k]), k
+
+
+def test_fine_tuning_to_another_num_classes_through_load_from(tmp_path):
+    src = toy_config(tmp_path / "src.py", num_classes=2)
+    assert main(["train", str(src), "--work-dir", str(tmp_path / "src"), "--seed", "0"]) == 0
+    ft = toy_config(tmp_path / "ft.py", num_classes=3, extra=f"load_from = '{tmp_path / 'src' / 'epoch_3.pth'}'\n")
+    assert main(["train", str(ft), "--work-dir", str(tmp_path / "ft"), "--seed", "0",
+                 "--cfg-options", "runner.max_epochs=1"]) == 0
+    (log,) = (tmp_path / "ft").glob("*.log")
+    text = log.read_text()
+    assert "skipped 2 keys with other shapes: cls_head.fc_cls.weight (2, 8) vs model (3, 8)" in text
+    assert "4 of 6 weights loaded" in text
+    assert torch.load(tmp_path / "ft" / "epoch_1.pth", weights_only=True)["meta"]["iter"] == 4
+
+
+def one_error_line(capsys, argv) -> str:
+    capsys.readouterr()
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_nan_loss_is_one_line_naming_iteration_and_loss(tmp_path, capsys):
+    cfg = toy_config(tmp_path / "nan.py", nan_at=6)
+    line = one_error_line(capsys, ["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0"])
+    assert "loss_reg became nan at iteration 6 (epoch 2, batch 2)" in line
+    assert "last checkpoint:" in line and "epoch_1.pth" in line
+    assert not (tmp_path / "w" / "epoch_2.pth").exists()
+
+
+def test_bad_inputs_give_one_clear_line_each(tmp_path, capsys):
+    good = toy_config(tmp_path / "good.py")
+    run = ["train", str(good), "--seed", "0"]
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    line = one_error_line(capsys, [*run, "--work-dir", str(blocker / "work")])
+    assert "cannot write to work_dir" in line
+
+    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w1"), "--resume-from",
+                                   str(tmp_path / "missing.pth")])
+    assert "resume checkpoint not found" in line and "missing.pth" in line
+
+    other = toy_config(tmp_path / "other.py", num_classes=4)
+    assert main(["train", str(other), "--work-dir", str(tmp_path / "other"), "--seed", "0",
+                 "--cfg-options", "runner.max_epochs=1"]) == 0
+    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w2"), "--resume-from",
+                                   str(tmp_path / "other" / "epoch_1.pth")])
+    assert "does not fit ToyModel" in line
+
+    torch.save({"state_dict": {"conv.weight": torch.zeros(3)}}, tmp_path / "alien.pth")
+    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w3"), "--cfg-options",
+                                   f"load_from={tmp_path / 'alien.pth'}"])
+    assert "has no weights for ToyModel" in line
+
+    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w4"), "--cfg-options",
+                                   "model.num_classes=3"])
+    assert "num_classes (3) of ClsHead in ToyModel does not match the 2 CLASSES of ToyDataset" in line
+
+    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w5"), "--cfg-options",
+                                   "lr_config.policy=cosin"])
+    assert "'CosinLrUpdaterHook' is not in the hooks registry" in line
+
+    line = one_error_line(capsys, ["train", str(tmp_path / "nope.py")])
+    assert "nope.py" in line
+
+    capsys.readouterr()
+    assert main([*run, "--launcher", "pbs"]) != 0  # a usage error, reported by the CLI parser
+    err = capsys.readouterr().err
+    assert "Invalid value for --launcher: 'pbs' is not one of none, pytorch, slurm, mpi" in err
+    assert "Traceback" not in err
