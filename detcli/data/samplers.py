@@ -161,7 +161,7 @@ class InfiniteGroupBatchSampler(Sampler):
         return self.size
 
     def set_epoch(self, epoch: int) -> None:
-        raise NotImplementedError("infinite samplers have no epochs")
+        """Endless streams have no epochs: nothing to do."""
 
 
 class InfiniteBatchSampler(InfiniteGroupBatchSampler):
