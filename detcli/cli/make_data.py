@@ -23,14 +23,26 @@ def shapes(
     voc: bool = typer.Option(False, "--voc", help="Also write VOC XML (OUT/VOC2007)."),
     middle: bool = typer.Option(False, "--middle", help="Also write the middle format (annotations/middle_*.pkl/json)."),
     workers: int = typer.Option(0, "--workers", min=0, help="Processes to draw with (0: up to 4, by CPU count)."),
+    min_objects: int = typer.Option(1, "--min-objects", min=1, help="Fewest objects per image."),
+    max_objects: int = typer.Option(6, "--max-objects", min=1, help="Most objects per image."),
+    min_scale: float = typer.Option(0.08, "--min-scale", help="Smallest object extent, as a fraction of the side."),
+    max_scale: float = typer.Option(0.40, "--max-scale", help="Largest object extent, as a fraction of the side."),
 ) -> None:
     """Circles, squares, triangles and stars on textured backgrounds: images, COCO json, polygon masks."""
     from detcli.apis.progress import progress_bar
     from detcli.data.synthetic import generate_shapes
 
+    from detcli.data.synthetic import SceneSpec
+    from detcli.errors import ConfigError
+
+    try:  # check the difficulty settings before any file is written
+        SceneSpec(min_objects, max_objects, (min_scale, max_scale))
+    except ValueError as err:
+        raise ConfigError(f"make-data shapes: {err}") from None
     procs = workers or max(1, min(4, os.cpu_count() or 1))
     with progress_bar(num_train + num_val, "shapes") as bar:
         summary = generate_shapes(out, num_train, num_val, size, seed, voc=voc, middle=middle, workers=procs,
-                                  progress=bar.advance)
+                                  progress=bar.advance, min_objects=min_objects, max_objects=max_objects,
+                                  scale_range=(min_scale, max_scale))
     parts = ", ".join(f"{split}: {s['images']} images / {s['instances']} objects" for split, s in summary.items())
     typer.echo(f"wrote {out} ({parts})")

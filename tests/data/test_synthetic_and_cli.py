@@ -78,6 +78,25 @@ def test_scene_masks_match_the_painted_pixels():
     assert np.median(contrasts) > 60 and occluded > 0
 
 
+def test_difficulty_knobs(tmp_path):
+    import pytest
+
+    from detcli.data.synthetic import SceneSpec
+
+    rng = np.random.default_rng(3)
+    counts, extents = [], []
+    for _ in range(10):
+        _, objects = sample_scene(128, rng, SceneSpec(min_objects=2, max_objects=2, scale_range=(0.3, 0.35)))
+        counts.append(len(objects))
+        extents += [float((o.outline.max(0) - o.outline.min(0)).max()) / 128 for o in objects]
+    assert max(counts) == 2 and min(counts) >= 1  # a placement that would hide too much is skipped
+    assert min(extents) >= 0.3 - 1e-6 and max(extents) <= 0.35 + 1e-6
+    with pytest.raises(ValueError):
+        SceneSpec(min_objects=3, max_objects=2)
+    summary = generate_shapes(tmp_path, num_train=3, num_val=0, size=64, max_objects=1)
+    assert summary["train"] == {"images": 3, "instances": 3}
+
+
 def test_visible_fraction_rule_and_classes_by_shape():
     rng = np.random.default_rng(1)
     labels = set()
@@ -124,6 +143,8 @@ def test_make_data_cli(tmp_path):
     assert cv2.imread(str(tmp_path / "s/val/000000.png")).shape == (64, 64, 3)
     code, _, err = _run(["make-data", "shapes", str(tmp_path / "t"), "--size", "8"])
     assert code != 0
+    code, _, err = _run(["make-data", "shapes", str(tmp_path / "u"), "--min-objects", "4", "--max-objects", "2"])
+    assert code == 1 and "min_objects" in err and not (tmp_path / "u").exists()
 
 
 def test_browse_dataset_writes_annotated_images(shapes_root, tmp_path, monkeypatch):

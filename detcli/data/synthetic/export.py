@@ -16,15 +16,15 @@ import pycocotools.mask as mask_utils
 
 from detcli.data.file_io import dump
 from detcli.data.image_io import imwrite
-from detcli.data.synthetic.shapes import SHAPE_CLASSES, sample_scene
+from detcli.data.synthetic.shapes import SHAPE_CLASSES, SceneSpec, sample_scene
 
 _SPLIT_IDS = {"train": 0, "val": 1}
 
 
-def _render(args: tuple[int, str, int, int]) -> tuple[np.ndarray, list[dict]]:
+def _render(args: tuple[int, str, int, int, SceneSpec]) -> tuple[np.ndarray, list[dict]]:
     """One image and its instances ``{label, polygons, bbox (xyxy), area}`` from its own random stream."""
-    seed, split, index, size = args
-    img, objects = sample_scene(size, np.random.default_rng([seed, _SPLIT_IDS[split], index]))
+    seed, split, index, size, spec = args
+    img, objects = sample_scene(size, np.random.default_rng([seed, _SPLIT_IDS[split], index]), spec)
     instances = []
     for obj in objects:
         polys = [p.tolist() for p in obj.polygons]
@@ -57,12 +57,12 @@ def _voc_xml(filename: str, size: int, instances: list[dict]) -> ET.ElementTree:
     return ET.ElementTree(root)
 
 
-def _write_split(out: Path, split: str, count: int, size: int, seed: int, voc: bool, middle: bool, workers: int,
-                 progress: Callable[[int], None] | None) -> dict[str, Any]:
+def _write_split(out: Path, split: str, count: int, size: int, seed: int, spec: SceneSpec, voc: bool, middle: bool,
+                 workers: int, progress: Callable[[int], None] | None) -> dict[str, Any]:
     img_dir = out / split
     img_dir.mkdir(parents=True, exist_ok=True)
     images, annotations, middle_infos, voc_ids = [], [], [], []
-    jobs = [(seed, split, i, size) for i in range(count)]
+    jobs = [(seed, split, i, size, spec) for i in range(count)]
     pool = ProcessPoolExecutor(workers) if workers > 1 and count > 1 else None
     results = pool.map(_render, jobs, chunksize=8) if pool else map(_render, jobs)
     try:
@@ -108,21 +108,26 @@ def _write_split(out: Path, split: str, count: int, size: int, seed: int, voc: b
 
 def generate_shapes(out_dir: str | os.PathLike, num_train: int = 400, num_val: int = 100, size: int = 320,
                     seed: int = 0, voc: bool = False, middle: bool = False, workers: int = 1,
-                    progress: Callable[[int], None] | None = None) -> dict[str, dict[str, int]]:
+                    progress: Callable[[int], None] | None = None, min_objects: int = 1, max_objects: int = 6,
+                    scale_range: tuple[float, float] = (0.08, 0.40),
+                    max_clutter_lines: int = 4) -> dict[str, dict[str, int]]:
     """Write the shapes instance-segmentation set to ``out_dir``.
 
     Layout: ``train/*.png``, ``val/*.png``, ``annotations/instances_{train,val}.json``
     (COCO, polygon masks, category ids 1..4), ``classes.txt``; with ``voc``:
     ``VOC2007/{JPEGImages,Annotations,ImageSets/Main}``; with ``middle``:
     ``annotations/middle_{train,val}.{pkl,json}``. Same arguments, same files.
-    Returns per split the number of images and instances.
+    ``min_objects``/``max_objects``, ``scale_range`` (object extent as a fraction of the
+    side) and ``max_clutter_lines`` set the difficulty. Returns per split the number of
+    images and instances.
     """
     if size < 32:
         raise ValueError(f"size must be at least 32 pixels, got {size}")
+    spec = SceneSpec(min_objects, max_objects, tuple(scale_range), max_clutter_lines)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in SHAPE_CLASSES))
     summary = {}
     for split, count in (("train", num_train), ("val", num_val)):
-        summary[split] = _write_split(out, split, count, size, seed, voc, middle, workers, progress)
+        summary[split] = _write_split(out, split, count, size, seed, spec, voc, middle, workers, progress)
     return summary

@@ -33,6 +33,24 @@ _SUPERSAMPLE = 4
 _SHIFT = 4  # fixed-point bits for cv2.fillPoly sub-pixel vertices
 
 
+@dataclass(frozen=True)
+class SceneSpec:
+    """How hard the scenes are: objects per image, their size (fraction of the image side),
+    and how many unannotated clutter lines the background gets (at most)."""
+
+    min_objects: int = 1
+    max_objects: int = 6
+    scale_range: tuple[float, float] = (0.08, 0.40)
+    max_clutter_lines: int = 4
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise ValueError(f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}")
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"scale_range must satisfy 0 < min <= max <= 1, got {self.scale_range}")
+
+
 @dataclass
 class ShapeObject:
     """One annotated object: its class, visible-part polygons and appearance."""
@@ -62,10 +80,10 @@ def unit_outline(label: int, rng: np.random.Generator) -> np.ndarray:
     return np.stack([r * np.cos(t), r * np.sin(t)], 1)
 
 
-def _place(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def _place(label: int, size: int, rng: np.random.Generator, scale_range: tuple[float, float]) -> np.ndarray:
     """A randomly sized, rotated and positioned outline, fully inside the image."""
     unit = unit_outline(label, rng)
-    extent = rng.uniform(0.08, 0.40) * size  # bounding extent of the shape
+    extent = rng.uniform(*scale_range) * size  # bounding extent of the shape
     angle = rng.uniform(0, 2 * np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     pts = unit @ rot.T
@@ -125,7 +143,7 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return yy, xx
 
 
-def background(size: int, rng: np.random.Generator) -> np.ndarray:
+def background(size: int, rng: np.random.Generator, max_clutter_lines: int = 4) -> np.ndarray:
     """A non-uniform float32 BGR texture: gradient + stripes + blotches + grain + clutter lines."""
     yy, xx = _grid(size)
     angle = rng.uniform(0, 2 * np.pi)
@@ -143,7 +161,7 @@ def background(size: int, rng: np.random.Generator) -> np.ndarray:
     img += np.float32(rng.uniform(6, 16)) * cv2.resize(blotches, (size, size), interpolation=cv2.INTER_CUBIC)
     grain = rng.random((size, size, 3), dtype=np.float32) - np.float32(0.5)  # uniform: much faster than normal
     img += grain * np.float32(rng.uniform(1.5, 4) * np.sqrt(12.0))
-    for _ in range(rng.integers(0, 5)):
+    for _ in range(rng.integers(0, max_clutter_lines + 1)):
         p0, p1 = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         color = tuple(float(v) for v in rng.uniform(0, 255, 3))
         cv2.line(img, tuple(int(v) for v in p0), tuple(int(v) for v in p1), color, int(rng.integers(1, 3)))
@@ -164,14 +182,15 @@ def _pick_color(bg: np.ndarray, outline: np.ndarray, rng: np.random.Generator) -
     return color
 
 
-def sample_scene(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[ShapeObject]]:
+def sample_scene(size: int, rng: np.random.Generator,
+                 spec: SceneSpec = SceneSpec()) -> tuple[np.ndarray, list[ShapeObject]]:
     """Draw one scene: the uint8 BGR image and its annotated objects (bottom to top)."""
-    bg = background(size, rng)
+    bg = background(size, rng, spec.max_clutter_lines)
     objects: list[ShapeObject] = []
-    for _ in range(int(rng.integers(1, 7))):
+    for _ in range(int(rng.integers(spec.min_objects, spec.max_objects + 1))):
         for _attempt in range(10):
             label = int(rng.integers(len(SHAPE_CLASSES)))
-            outline = _place(label, size, rng)
+            outline = _place(label, size, rng, spec.scale_range)
             cand = ShapeObject(label, outline, _pick_color(bg, outline, rng),
                                rng.uniform(-1, 1, 2) * rng.uniform(10, 35))
             if all(_visible_fraction(o, [*objects[i + 1:], cand], size) >= MIN_VISIBLE
