@@ -30,9 +30,7 @@ def shapes(
 ) -> None:
     """Circles, squares, triangles and stars on textured backgrounds: images, COCO json, polygon masks."""
     from detcli.apis.progress import progress_bar
-    from detcli.data.synthetic import generate_shapes
-
-    from detcli.data.synthetic import SceneSpec
+    from detcli.data.synthetic import SceneSpec, generate_shapes
     from detcli.errors import ConfigError
 
     try:  # check the difficulty settings before any file is written
