@@ -264,6 +264,24 @@ def _ensure_writable(work_dir: str) -> None:
                           hint="choose a writable directory with --work-dir") from err
 
 
+def _run_seed(args: TrainArgs, cfg: Any) -> int | None:
+    """``--seed``, else the config's, else (when resuming) the seed of the run being continued."""
+    if args.seed is not None:
+        return args.seed
+    if cfg.get("seed") is not None:
+        return cfg["seed"]
+    resume = cfg.get("resume_from")
+    if not resume and cfg.get("auto_resume"):
+        resume = find_latest_checkpoint(cfg["work_dir"])
+    if resume and os.path.isfile(resume):
+        try:
+            meta = torch.load(resume, map_location="cpu", weights_only=True, mmap=True).get("meta") or {}
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when it is resumed
+            return None
+        return meta.get("seed")
+    return None
+
+
 def train_from_config(args: TrainArgs, distributed: bool = False) -> Any:
     """One training process: config, logging, seeds, model, datasets, then ``train_detector``."""
     from detcli.engine.dist import broadcast_object, get_dist_info
@@ -289,7 +307,7 @@ def train_from_config(args: TrainArgs, distributed: bool = False) -> Any:
         logger.info("Environment info:\n%s%s\n%s", dash, env_info, dash)
         logger.info("Distributed training: %s", distributed)
         logger.info("Config:\n%s", cfg.pretty_text)
-        seed = init_random_seed(args.seed if args.seed is not None else cfg.get("seed"))
+        seed = init_random_seed(_run_seed(args, cfg))
         seed = seed + rank if args.diff_seed else seed
         logger.info("Set random seed to %d, deterministic: %s", seed, args.deterministic)
         set_random_seed(seed, deterministic=args.deterministic)

@@ -223,8 +223,8 @@ custom_hooks = [dict(type='NumClassCheckHook'), dict(type='KillAt', at=6)]
     assert (ckpt["meta"]["epoch"], ckpt["meta"]["iter"], ckpt["meta"]["inner_iter"]) == (1, 6, 2)
 
     resume = toy_config(tmp_path / "resume.py")  # the same run without the killer hook
-    assert main(["train", str(resume), "--work-dir", str(work), "--seed", "3", "--deterministic",
-                 "--auto-resume"]) == 0
+    # no --seed: a resumed run continues with the seed of the run it continues
+    assert main(["train", str(resume), "--work-dir", str(work), "--deterministic", "--auto-resume"]) == 0
     expected, got = weights(tmp_path / "full" / "epoch_3.pth"), weights(work / "epoch_3.pth")
     for k in expected:
         assert torch.equal(got[k], expected[k]), k
@@ -302,3 +302,40 @@ def test_bad_inputs_give_one_clear_line_each(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Invalid value for --launcher: 'pbs' is not one of none, pytorch, slurm, mpi" in err
     assert "Traceback" not in err
+
+
+def test_retinanet_ddp_on_two_cpu_processes_evaluates_on_rank_zero(tmp_path, shapes):
+    cfg = detector_config(tmp_path, RETINANET, "retinanet_tiny.py", shapes)
+    work = tmp_path / "work"
+    assert main(["train", str(cfg), "--work-dir", str(work), "--device", "cpu", "--seed", "0", "--gpus", "2",
+                 "--cfg-options", "runner.max_epochs=2", "evaluation.interval=2", "log_config.interval=1"]) == 0
+    lines = json_log(work)
+    train = [d for d in lines if d.get("mode") == "train"]
+    assert [(d["epoch"], d["iter"]) for d in train] == [(1, 1), (2, 1)]  # 4 images / (2 processes x 2)
+    (val,) = [d for d in lines if d.get("mode") == "val"]
+    assert val["epoch"] == 2 and "bbox_mAP" in val
+    ckpt = torch.load(work / "latest.pth", map_location="cpu", weights_only=True)
+    assert not any(k.startswith("module.") for k in ckpt["state_dict"])
+    assert ckpt["meta"]["iter"] == 2
+
+
+def test_iteration_based_retinanet_with_evaluation_by_iteration(tmp_path, shapes):
+    cfg = detector_config(tmp_path, RETINANET, "retinanet_iter.py", shapes)
+    with open(cfg, "a") as f:
+        f.write("runner = dict(_delete_=True, type='IterBasedRunner', max_iters=6)\n"
+                "checkpoint_config = dict(interval=3)\nevaluation = dict(interval=3, metric='bbox')\n")
+    work = tmp_path / "work"
+    assert main(["train", str(cfg), "--work-dir", str(work), "--device", "cpu", "--seed", "0"]) == 0
+    assert {"iter_3.pth", "iter_6.pth", "latest.pth"} <= {p.name for p in work.glob("*.pth")}
+    lines = json_log(work)
+    assert [d["iter"] for d in lines if d.get("mode") == "train"] == [2, 4, 6]
+    assert [d["iter"] for d in lines if d.get("mode") == "val"] == [2, 2]  # after iterations 3 and 6
+
+
+def test_amp_flag_trains_under_bfloat16_autocast_on_cpu(tmp_path):
+    cfg = toy_config(tmp_path / "amp.py")
+    assert main(["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0", "--amp",
+                 "--cfg-options", "runner.max_epochs=1"]) == 0
+    (log,) = (tmp_path / "w").glob("*.log")
+    assert "mixed precision on cpu: bfloat16 autocast" in log.read_text()
+    assert "fp16 = dict(loss_scale='dynamic')" in (tmp_path / "w" / "amp.py").read_text()
