@@ -339,3 +339,58 @@ def test_amp_flag_trains_under_bfloat16_autocast_on_cpu(tmp_path):
     (log,) = (tmp_path / "w").glob("*.log")
     assert "mixed precision on cpu: bfloat16 autocast" in log.read_text()
     assert "fp16 = dict(loss_scale='dynamic')" in (tmp_path / "w" / "amp.py").read_text()
+
+
+def _det(*args: str) -> list[str]:
+    return [sys.executable, "-m", "detcli", "train", *args]
+
+
+def test_two_nodes_of_one_process_each_match_one_process_with_their_total_batch(tmp_path):
+    """--nnodes/--node-rank/--master-port, simulated with two "nodes" on this machine."""
+    import subprocess
+
+    from detcli.engine.dist import find_free_port
+
+    cfg = toy_config(tmp_path / "toy.py", per_gpu=1, shuffle=False, noise=0.0)
+    port = str(find_free_port())
+    common = ["--device", "cpu", "--seed", "0", "--gpus", "1", "--nnodes", "2", "--master-port", port]
+    env = dict(os.environ, DETCLI_NO_PROGRESS="1")
+    nodes = [subprocess.Popen(_det(str(cfg), *common, "--node-rank", str(r), "--work-dir", str(tmp_path / f"n{r}")),
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for r in (1, 0)]
+    outs = [n.communicate(timeout=120)[1] for n in nodes]
+    assert [n.returncode for n in nodes] == [0, 0], outs
+    assert not list((tmp_path / "n1").glob("*.pth"))  # only global rank 0 writes
+    one = toy_config(tmp_path / "one.py", per_gpu=2, shuffle=False, noise=0.0)
+    assert main(["train", str(one), "--work-dir", str(tmp_path / "one"), "--device", "cpu", "--seed", "0"]) == 0
+    a, b = weights(tmp_path / "n0" / "latest.pth"), weights(tmp_path / "one" / "latest.pth")
+    for k in b:
+        assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6), k
+
+
+def test_sigterm_to_the_launcher_reaches_the_workers_which_save_and_stop(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    cfg = toy_config(tmp_path / "long.py", per_gpu=1, extra=(
+        "runner = dict(type='EpochBasedRunner', max_epochs=100000)\n"
+        "log_config = dict(interval=4, hooks=[dict(type='TextLoggerHook')])\n"
+        "checkpoint_config = dict(interval=100000)\n"))
+    work = tmp_path / "work"
+    proc = subprocess.Popen(_det(str(cfg), "--device", "cpu", "--gpus", "2", "--seed", "0", "--work-dir", str(work)),
+                            env=dict(os.environ, DETCLI_NO_PROGRESS="1"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while time.time() < deadline and not any(p.stat().st_size > 0 for p in work.glob("*.log.json")):
+        time.sleep(0.2)
+    time.sleep(0.5)  # some iterations into the run
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 1
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "training stopped by SIGTERM at iteration" in lines[0], err
+    (saved,) = work.glob("iter_*.pth")
+    ckpt = torch.load(saved, map_location="cpu", weights_only=True)
+    assert ckpt["meta"]["iter"] == int(saved.stem.split("_")[1]) > 0
+    assert os.path.realpath(work / "latest.pth") == str(saved)

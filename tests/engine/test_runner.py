@@ -305,16 +305,14 @@ def test_num_class_check_fails_fast_with_the_key_to_set(tmp_path):
     assert err.value.hint.startswith("set model.cls_head.num_classes=2")
 
 
-def test_missing_logger_package_is_one_clear_error():
-    pytest.importorskip("torch")
-    try:
-        import tensorboard  # noqa: F401
+@pytest.mark.parametrize(("hook", "package"), [("TensorboardLoggerHook", "tensorboard"), ("WandbLoggerHook", "wandb"),
+                                               ("MlflowLoggerHook", "mlflow")])
+def test_optional_logger_without_its_package_fails_before_training(hook, package):
+    import importlib.util
 
-        pytest.skip("tensorboard is installed")
-    except ImportError:
-        pass
+    if importlib.util.find_spec(package) is not None:
+        pytest.skip(f"{package} is installed")
     runner = make_runner(None, max_epochs=1)
-    with pytest.raises(ConfigError, match="needs the tensorboard package") as err:
-        runner.register_training_hooks(lr_config=None, log_config=dict(
-            interval=1, hooks=[dict(type="TensorboardLoggerHook")]))
-    assert "pip install tensorboard" in err.value.hint
+    with pytest.raises(ConfigError, match=f"{hook} in log_config.hooks needs the {package} package") as err:
+        runner.register_training_hooks(lr_config=None, log_config=dict(interval=1, hooks=[dict(type=hook)]))
+    assert f"pip install {package}" in err.value.hint
