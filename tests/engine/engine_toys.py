@@ -52,7 +52,7 @@ class ToyModel(nn.Module):
         return losses
 
     def train_step(self, data: dict, optimizer: Any) -> dict:
-        self.autocast_seen.append(torch.is_autocast_enabled("cpu"))
+        self.autocast_seen.append(torch.is_autocast_enabled(data["x"].device.type))
         losses = self(**data)
         self.calls += 1
         if self.nan_at is not None and self.calls == self.nan_at:

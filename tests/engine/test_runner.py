@@ -270,6 +270,28 @@ def test_fp16_config_trains_under_bf16_autocast_on_cpu(tmp_path):
     assert after["reg.weight"].dtype == torch.float32 and not torch.equal(after["reg.weight"], before["reg.weight"])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp16_on_cuda_scales_the_loss_and_checkpoints_the_scaler(tmp_path):
+    from detcli.engine import Fp16OptimizerHook
+
+    model = ToyModel().cuda()
+    runner = make_runner(str(tmp_path), "IterBasedRunner", model=model, max_iters=3, device="cuda")
+    hook = Fp16OptimizerHook(loss_scale="dynamic")
+    runner.register_training_hooks(lr_config=None, optimizer_config=hook, checkpoint_config=dict(interval=3))
+    runner.run([loader(ToyDataset(n=6))], [("train", 1)])
+    assert model.autocast_seen == [True, True, True] and hook.scaler is not None
+    saved = torch.load(tmp_path / "iter_3.pth", weights_only=True)["meta"]["fp16"]["loss_scaler"]
+    assert saved["scale"] == hook.scaler.get_scale()
+
+    resumed = make_runner(str(tmp_path / "r"), "IterBasedRunner", model=ToyModel().cuda(), max_iters=4,
+                          device="cuda")
+    hook2 = Fp16OptimizerHook(loss_scale="dynamic")
+    resumed.register_training_hooks(lr_config=None, optimizer_config=hook2)
+    resumed.resume(str(tmp_path / "iter_3.pth"))
+    resumed.run([loader(ToyDataset(n=6))], [("train", 1)])
+    assert hook2.scaler.state_dict()["_growth_tracker"] == saved["_growth_tracker"] + 1
+
+
 def test_eval_hook_logs_metrics_and_keeps_the_best_checkpoint(tmp_path):
     runner = make_runner(str(tmp_path), max_epochs=3)
     hooks(runner)

@@ -6,7 +6,8 @@ from typing import Any
 
 import torch
 
-from detcli.engine.runners.base_runner import BaseRunner, BatchStream, check_workflow
+from detcli.engine.runners.base_runner import BaseRunner
+from detcli.engine.runners.batch_stream import BatchStream, check_workflow
 from detcli.errors import ConfigError
 from detcli.registry import RUNNERS
 
@@ -75,6 +76,7 @@ class EpochBasedRunner(BaseRunner):
         self._log_start(flows, f"{self._max_epochs} epochs")
         with self._stopping():
             self.call_hook("before_run")
+            self.resumed_state_dict = None  # hooks have taken what they need from it
             while self.epoch < self._max_epochs:
                 for (mode, epochs), loader in zip(flows, data_loaders):
                     for _ in range(epochs):

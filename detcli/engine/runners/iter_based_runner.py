@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from detcli.engine.runners.base_runner import BaseRunner, BatchStream, check_workflow
+from detcli.engine.runners.base_runner import BaseRunner
+from detcli.engine.runners.batch_stream import BatchStream, check_workflow
 from detcli.errors import ConfigError
 from detcli.registry import RUNNERS
 
@@ -135,6 +136,7 @@ class IterBasedRunner(BaseRunner):
                     self._resumed = False
         with self._stopping():
             self.call_hook("before_run")
+            self.resumed_state_dict = None  # hooks have taken what they need from it
             self.call_hook("before_epoch")
             while self.iter < self._max_iters:
                 for (mode, iters), loader in zip(flows, loaders):
