@@ -95,3 +95,17 @@ def test_nccl_from_configs_falls_back_to_gloo_without_gpus(monkeypatch):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_master_port_comes_from_the_flag_then_port_then_master_port(monkeypatch):
+    from detcli.engine.launch import _resolve_port
+
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo", nnodes=2)) == 29500  # nodes must agree
+    assert 0 < _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) < 65536  # one node: any free port
+    monkeypatch.setenv("MASTER_PORT", "23456")
+    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) == 23456
+    monkeypatch.setenv("PORT", "29501")  # the guide's PORT=29501 ./tools/dist_train.sh ...
+    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) == 29501
+    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo", master_port=31000)) == 31000

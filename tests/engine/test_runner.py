@@ -126,21 +126,56 @@ class SeenTargets(Hook):
         self.batches.append(r.data_batch["y"].tolist())
 
 
-def test_fast_resume_keeps_the_sample_order(tmp_path):
-    """Without deterministic mode a mid-epoch resume skips sample indices without loading them."""
+def test_resume_skips_batches_without_loading_them_and_stays_exact(tmp_path):
+    """Mid-epoch resume draws the skipped sample indices but loads none of their data."""
     full, seen_full = random_setup(str(tmp_path / "full"), deterministic=False, max_epochs=2)[0], SeenTargets()
     hooks(full, custom=[seen_full])
     full.run([loader(ToyDataset(n=8, aug_noise=0.1), batch_size=2, shuffle=True)], [("train", 1)])
 
+    class StopAt5(Hook):
+        def after_train_iter(self, r):
+            if r.iter == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    part = random_setup(str(tmp_path / "part"), deterministic=False, max_epochs=2)[0]
+    hooks(part, custom=[StopAt5()])
+    with pytest.raises(TrainingInterrupted):
+        part.run([loader(ToyDataset(n=8, aug_noise=0.1), batch_size=2, shuffle=True)], [("train", 1)])
+
     resumed, seen = random_setup(str(tmp_path / "resumed"), deterministic=False, max_epochs=2)[0], SeenTargets()
     hooks(resumed, custom=[seen])
-    resumed.resume(str(tmp_path / "full" / "epoch_1.pth"))
-    resumed._resume_inner = 1  # as if stopped after the first batch of epoch 2
-    resumed._iter += 1
+    resumed.resume(str(tmp_path / "part" / "iter_5.pth"))
     ds = CountingDataset(n=8, aug_noise=0.1)
     resumed.run([loader(ds, batch_size=2, shuffle=True)], [("train", 1)])
     assert seen.batches == seen_full.batches[5:]
-    assert len(ds.fetched) == 6  # the skipped batch was never loaded
+    assert len(ds.fetched) == 6  # the skipped batch of epoch 2 was never loaded
+    equal_states(state_of(resumed.model), state_of(full.model))
+
+
+def test_deterministic_resume_with_loader_workers_is_exact(tmp_path):
+    from torch.utils.data import DataLoader
+
+    def data():
+        return DataLoader(ToyDataset(n=12, aug_noise=0.1), batch_size=2, shuffle=True, num_workers=2)
+
+    full = random_setup(str(tmp_path / "full"), max_epochs=2)[0]
+    hooks(full)
+    full.run([data()], [("train", 1)])
+
+    class StopAt8(Hook):
+        def after_train_iter(self, r):
+            if r.iter == 7:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    part = random_setup(str(tmp_path / "part"), max_epochs=2)[0]
+    hooks(part, custom=[StopAt8()])
+    with pytest.raises(TrainingInterrupted):
+        part.run([data()], [("train", 1)])
+    resumed = random_setup(str(tmp_path / "resumed"), max_epochs=2)[0]
+    hooks(resumed)
+    resumed.resume(str(tmp_path / "part" / "iter_8.pth"))
+    resumed.run([data()], [("train", 1)])
+    equal_states(state_of(resumed.model), state_of(full.model))
 
 
 def test_iter_runner_resume_mid_pass(tmp_path):

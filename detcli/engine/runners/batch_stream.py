@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from detcli.errors import ConfigError
@@ -27,19 +27,27 @@ class BatchStream:
     """One pass over a data loader; batch ``i`` is fetched right after reseeding for step ``first_step + i``.
 
     The loader's iterator is created on construction (worker seeds are drawn then). A
-    resumed pass starts at batch ``skip``: with ``exact`` the skipped batches are loaded
-    and dropped under their own seeds, which reproduces an uninterrupted run bit for
-    bit; otherwise only their indices are skipped (fast; same sample order, but the
-    augmentation of the first batch after the skip can differ).
+    resumed pass starts at batch ``skip``. Normally only the indices of the skipped
+    batches are drawn and dropped, and the main process is reseeded before batch
+    ``skip`` loads: exact when batches load in the main process (``num_workers=0``).
+    Worker processes carry random state from batch to batch, so with workers and
+    ``exact`` the skipped batches are loaded and dropped instead (slower, bit-exact).
     """
 
     def __init__(self, loader: Any, seed_step: Any, first_step: int, skip: int = 0, exact: bool = False) -> None:
         self.seed_step, self.first_step = seed_step, first_step
         self.position = skip
-        self._pending_skip = skip if exact else 0
-        fast_skip = skip if not exact else 0
-        self._reseed_after_first = fast_skip > 0
-        self._it = iter(_skipping(loader, fast_skip)) if fast_skip else iter(loader)
+        workers = getattr(loader, "num_workers", 0)
+        load_skipped = bool(skip) and exact and workers > 0 and skip <= len(loader)
+        self._pending_skip = skip if load_skipped else 0
+        fast_skip = 0 if load_skipped else skip
+        # in-process loading draws the pass' sample order at the first fetch: under the pass' first seed,
+        # then `after_skip` reseeds for batch `skip` before its data loads (workers draw at creation)
+        self._first_seed = first_step if fast_skip and workers == 0 else None
+        if fast_skip:
+            self._it = iter(_skipping(loader, fast_skip, after_skip=lambda: seed_step(first_step + skip)))
+        else:
+            self._it = iter(loader)
 
     def __iter__(self) -> BatchStream:
         return self
@@ -49,21 +57,18 @@ class BatchStream:
             self.seed_step(self.first_step + self.position - self._pending_skip)
             next(self._it)
             self._pending_skip -= 1
-        if self._reseed_after_first:
-            # the sampler draws the pass' order at the first fetch: give it the pass' first seed
-            self.seed_step(self.first_step)
-            batch = next(self._it)
-            self.seed_step(self.first_step + self.position)
-            self._reseed_after_first = False
+        if self._first_seed is not None:
+            self.seed_step(self._first_seed)
+            self._first_seed = None
         else:
             self.seed_step(self.first_step + self.position)
-            batch = next(self._it)
+        batch = next(self._it)
         self.position += 1
         return batch
 
 
-def _skipping(loader: Any, skip: int) -> Any:
-    """``loader`` without its first ``skip`` batches, without loading them when possible."""
+def _skipping(loader: Any, skip: int, after_skip: Callable[[], None]) -> Any:
+    """``loader`` without its first ``skip`` batches (their indices are drawn, their data is not loaded)."""
     from torch.utils.data import DataLoader
 
     if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
@@ -74,31 +79,36 @@ def _skipping(loader: Any, skip: int) -> Any:
         )
         if loader.num_workers > 0:
             kwargs["prefetch_factor"] = loader.prefetch_factor
-        return DataLoader(loader.dataset, batch_sampler=_SkipBatches(loader.batch_sampler, skip), **kwargs)
-    return _DropFirst(loader, skip)
+        batches = _SkipBatches(loader.batch_sampler, skip, after_skip)
+        return DataLoader(loader.dataset, batch_sampler=batches, **kwargs)
+    return _DropFirst(loader, skip, after_skip)
 
 
 class _DropFirst:
-    def __init__(self, loader: Any, skip: int) -> None:
-        self.loader, self.skip = loader, skip
+    """Fallback for loaders that are not torch DataLoaders: load and drop the first batches."""
+
+    def __init__(self, loader: Any, skip: int, after_skip: Callable[[], None]) -> None:
+        self.loader, self.skip, self.after_skip = loader, skip, after_skip
 
     def __iter__(self) -> Iterator:
         it = iter(self.loader)
         for _ in range(self.skip):
             next(it, None)
+        self.after_skip()
         yield from it
 
 
 class _SkipBatches:
     """A batch sampler that drops the first ``skip`` batches of another (lazily, like BatchSampler)."""
 
-    def __init__(self, batch_sampler: Any, skip: int) -> None:
-        self.batch_sampler, self.skip = batch_sampler, skip
+    def __init__(self, batch_sampler: Any, skip: int, after_skip: Callable[[], None]) -> None:
+        self.batch_sampler, self.skip, self.after_skip = batch_sampler, skip, after_skip
 
     def __iter__(self) -> Iterator:
         it = iter(self.batch_sampler)
         for _ in range(self.skip):
             next(it, None)
+        self.after_skip()
         yield from it
 
     def __len__(self) -> int:
