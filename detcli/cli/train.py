@@ -35,8 +35,8 @@ def train(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the config's, else random)."),
     diff_seed: bool = typer.Option(False, "--diff-seed", help="A different seed per process (seed + rank)."),
     deterministic: bool = typer.Option(False, "--deterministic",
-                                       help="Deterministic cuDNN, and resumed runs that repeat an uninterrupted one "
-                                            "exactly."),
+                                       help="Deterministic cuDNN; a resumed run repeats the uninterrupted one "
+                                            "exactly, also with loader workers (re-loads skipped batches)."),
     cfg_options: list[str] | None = cfg_options_option(),
     options: list[str] | None = deprecated_options_option(),
     launcher: str = typer.Option("none", "--launcher", help="none | pytorch (under torchrun) | slurm (under srun)."),
