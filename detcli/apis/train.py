@@ -251,6 +251,16 @@ def _load_config(args: TrainArgs) -> Any:
     return cfg
 
 
+def _process_settings(cfg: Any) -> None:
+    """``cudnn_benchmark`` and ``opencv_num_threads`` from the config (mmdetection 2.x runtime keys)."""
+    if cfg.get("cudnn_benchmark", False):
+        torch.backends.cudnn.benchmark = True
+    if cfg.get("opencv_num_threads") is not None:
+        import cv2
+
+        cv2.setNumThreads(int(cfg["opencv_num_threads"]))
+
+
 def _ensure_writable(work_dir: str) -> None:
     path = os.path.abspath(work_dir)
     try:
@@ -289,6 +299,7 @@ def train_from_config(args: TrainArgs, distributed: bool = False) -> Any:
     from detcli.engine.logger import close_run_handlers, get_root_logger
 
     cfg = _load_config(args)
+    _process_settings(cfg)
     rank, world_size = get_dist_info()
     if distributed:
         cfg["gpu_ids"] = list(range(world_size))
