@@ -294,6 +294,12 @@ def test_bad_inputs_give_one_clear_line_each(tmp_path, capsys):
                                    "lr_config.policy=cosin"])
     assert "'CosinLrUpdaterHook' is not in the hooks registry" in line
 
+    if not torch.cuda.is_available():
+        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w6"), "--device", "cuda"])
+        assert "device 'cuda' was asked for, but no CUDA GPU is available" in line
+        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w7"), "--device", "cuda", "--gpus", "2"])
+        assert "--gpus 2 but only 0 CUDA GPUs are visible" in line
+
     line = one_error_line(capsys, ["train", str(tmp_path / "nope.py")])
     assert "nope.py" in line
 
