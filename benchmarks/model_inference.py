@@ -4,7 +4,7 @@ Both models have random weights (nothing is downloaded) and comparable test sett
 1000 RPN proposals kept per level before NMS and 1000 after, box score threshold 0.05,
 at most 100 detections, and an 800x1216 input that neither model resizes. Timed: the
 model call on a ready tensor (torchvision's call includes its cheap normalisation);
-warm-up runs first, then the median of ``--runs``.
+warm-up runs first, then the median of ``--runs`` taken in turns (ours, theirs, ours, ...).
 
     .venv/bin/python benchmarks/model_inference.py --threads 2 --runs 10
 """
@@ -57,16 +57,19 @@ def build_torchvision_model() -> torch.nn.Module:
     return model.eval()
 
 
-def median_seconds(fn, warmup: int, runs: int) -> tuple[float, list[float]]:
+def interleaved_seconds(fns, warmup: int, runs: int) -> list[list[float]]:
+    """Time the callables in turns, so that both see the same machine load."""
+    times: list[list[float]] = [[] for _ in fns]
     with torch.inference_mode():
         for _ in range(warmup):
-            fn()
-        times = []
+            for fn in fns:
+                fn()
         for _ in range(runs):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+            for fn, slot in zip(fns, times):
+                start = time.perf_counter()
+                fn()
+                slot.append(time.perf_counter() - start)
+    return times
 
 
 def main() -> None:
@@ -103,8 +106,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, image {HEIGHT}x{WIDTH}, "
           f"warmup={args.warmup}, runs={args.runs}")
-    ours_s, ours_all = median_seconds(run_ours, args.warmup, args.runs)
-    theirs_s, theirs_all = median_seconds(run_theirs, args.warmup, args.runs)
+    ours_all, theirs_all = interleaved_seconds([run_ours, run_theirs], args.warmup, args.runs)
+    ours_s, theirs_s = statistics.median(ours_all), statistics.median(theirs_all)
     rows = [("detcli FasterRCNN R50-FPN", ours_s, ours_all), ("torchvision fasterrcnn_resnet50_fpn", theirs_s, theirs_all)]
     width = max(len(r[0]) for r in rows)
     print(f"{'model':<{width}}  median s  min s   max s")
