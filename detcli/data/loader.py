@@ -22,11 +22,16 @@ from detcli.data.samplers import (
 
 
 def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> None:
-    """Seed numpy/random/torch of each worker uniquely per (seed, rank, worker)."""
-    worker_seed = num_workers * rank + worker_id + seed
-    np.random.seed(worker_seed % 2**32)
+    """Seed numpy and ``random`` of a loader worker from torch's own per-worker seed.
+
+    torch draws each worker's seed from the main process's generator when an epoch's
+    iterator starts, so a seeded run replays exactly while every epoch (and worker, and
+    rank) still gets fresh augmentation draws; a fixed ``seed + worker_id`` would repeat
+    the same flips and crops every epoch.
+    """
+    worker_seed = (torch.initial_seed() + seed + num_workers * rank) % 2**32
+    np.random.seed(worker_seed)
     random.seed(worker_seed)
-    torch.manual_seed(worker_seed)
 
 
 def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1, dist: bool = False,

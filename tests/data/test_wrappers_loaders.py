@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import pickle
 
+from functools import partial
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -174,11 +177,30 @@ def test_infinite_group_batch_sampler():
     assert all(len({int(ds.flag[i]) for i in b}) == 1 and len(b) == 2 for b in batches)
 
 
-def test_worker_init_fn_seeds_uniquely():
-    worker_init_fn(1, num_workers=2, rank=1, seed=10)  # 2 * 1 + 1 + 10 = 13
-    a = np.random.rand()
-    np.random.seed(13)
-    assert a == np.random.rand()
+class _RandomDraws(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, idx):
+        return np.random.rand(), random.random()
+
+
+def _epoch_draws(loader):
+    return [tuple(map(float, pair)) for batch in loader for pair in zip(*batch)]
+
+
+def test_worker_seeds_differ_per_epoch_and_replay_with_the_seed():
+    def run():
+        torch.manual_seed(123)
+        loader = torch.utils.data.DataLoader(
+            _RandomDraws(), batch_size=2, num_workers=2,
+            worker_init_fn=partial(worker_init_fn, num_workers=2, rank=0, seed=7))
+        return _epoch_draws(loader), _epoch_draws(loader)
+
+    first, second = run()
+    assert first != second  # a new epoch draws new augmentations
+    assert len(set(first)) == 4  # the two workers do not share a stream
+    assert run() == (first, second)  # the same seed replays both epochs
 
 
 def _shapes_train(shapes_root, flip=0.5):
@@ -217,6 +239,7 @@ def test_seeded_workers_reproduce_augmentation(shapes_root):
     ds = build_dataset(_shapes_train(shapes_root))
 
     def flips(seed):
+        torch.manual_seed(seed)  # as the runner does: worker seeds come from the seeded main process
         loader = build_dataloader(ds, samples_per_gpu=4, workers_per_gpu=1, shuffle=False, seed=seed)
         return [m["flip"] for batch in loader for m in batch["img_metas"]]
 

@@ -37,6 +37,9 @@ class BatchStream:
     def __init__(self, loader: Any, seed_step: Any, first_step: int, skip: int = 0, exact: bool = False) -> None:
         self.seed_step, self.first_step = seed_step, first_step
         self.position = skip
+        # loader workers take their seeds from the main generator when the iterator starts:
+        # seed it by the pass, so a resumed pass gives its workers the same seeds
+        seed_step(first_step)
         workers = getattr(loader, "num_workers", 0)
         load_skipped = bool(skip) and exact and workers > 0 and skip <= len(loader)
         self._pending_skip = skip if load_skipped else 0
