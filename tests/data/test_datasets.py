@@ -185,6 +185,22 @@ def test_cityscapes_filters_all_crowd_images(tmp_path):
     assert CocoDataset(ann_file=path, pipeline=[], classes=("person",)).img_ids == [1, 2]
 
 
+def test_cityscapes_format_results_writes_submission_txt(tmp_path):
+    images = [dict(id=1, file_name="frankfurt/f_000001_leftImg8bit.png", width=16, height=8)]
+    path = _write_coco(tmp_path / "cs.json", images, [_ann(1, 1, 1, [1, 1, 4, 4])], [dict(id=1, name="person")])
+    ds = CityscapesDataset(ann_file=path, pipeline=[], test_mode=True)
+    boxes = [np.zeros((0, 5), np.float32) for _ in ds.CLASSES]
+    boxes[0] = np.array([[1, 1, 5, 5, 0.5]], np.float32)
+    mask = np.zeros((8, 16), bool)
+    mask[1:5, 1:5] = True
+    segms = [[] for _ in ds.CLASSES]
+    segms[0] = [mask]
+    files, tmp_dir = ds.format_results([(boxes, segms)], txtfile_prefix=str(tmp_path / "sub"))
+    assert tmp_dir is None and files == [str(tmp_path / "sub" / "f_000001_leftImg8bit_pred.txt")]
+    # 24 is the Cityscapes label id of 'person'
+    assert (tmp_path / "sub" / "f_000001_leftImg8bit_pred.txt").read_text() == "f_000001_leftImg8bit_0_person.png 24 0.5\n"
+
+
 # -- VOC / XML ------------------------------------------------------------------------
 def test_xml_and_voc_datasets_on_generated_voc(shapes_root):
     voc = shapes_root / "VOC2007"

@@ -189,6 +189,12 @@ class CityscapesDataset(CocoDataset):
     def _box_usable(self, ann: dict, img_info: dict) -> bool:
         return True
 
+    def format_results(self, results: list, txtfile_prefix: str | None = None, **kwargs: Any) -> Any:
+        """Cityscapes submission files (``<prefix>/*_pred.txt`` + instance pngs); ``(files, tmp_dir)``."""
+        from detcli.evaluation.cityscapes import format_cityscapes_results
+
+        return format_cityscapes_results(self, results, txtfile_prefix)
+
     def evaluate(self, results: list, metric: str | Sequence[str] = "bbox", logger: Any = None,
                  outfile_prefix: str | None = None, classwise: bool = False,
                  proposal_nums: Sequence[int] = (100, 300, 1000), iou_thrs: Sequence[float] | None = None,
