@@ -8,15 +8,16 @@ from detcli.cli.app import app, state
 
 # isort: split
 # Each import below adds its commands to ``app``.
-# (command modules are imported here as they land)
-from detcli.cli import print_config  # noqa: F401
-from detcli.cli import make_data  # noqa: F401
-from detcli.cli import browse_dataset  # noqa: F401
-from detcli.cli import test  # noqa: F401
-from detcli.cli import infer  # noqa: F401
-from detcli.cli import webcam  # noqa: F401
-from detcli.cli import eval_metric  # noqa: F401
-from detcli.cli import train  # noqa: F401
+from detcli.cli import (
+    browse_dataset,  # noqa: F401
+    eval_metric,  # noqa: F401
+    infer,  # noqa: F401
+    make_data,  # noqa: F401
+    print_config,  # noqa: F401
+    test,  # noqa: F401
+    train,  # noqa: F401
+    webcam,  # noqa: F401
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import pickle
-
-from functools import partial
 import random
+from functools import partial
 
 import numpy as np
 import pytest
