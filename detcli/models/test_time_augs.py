@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from torchvision.ops import nms
 
+from detcli.models.post_processing import nms
 from detcli.structures.boxes import bbox_mapping_back
 
 logger = logging.getLogger("detcli")
@@ -53,7 +53,7 @@ def merge_aug_proposals(aug_proposals: Sequence[torch.Tensor], img_metas: Sequen
         restored[:, :4] = _back_to_original(restored[:, :4], _meta_of(img_info))
         recovered.append(restored)
     proposals = torch.cat(recovered, dim=0)
-    keep = nms(proposals[:, :4].contiguous(), proposals[:, 4].contiguous(), iou_thr)  # sorted by score
+    _, keep = nms(proposals[:, :4].contiguous(), proposals[:, 4].contiguous(), iou_thr)  # sorted by score
     return proposals[keep[:max_num]]
 
 

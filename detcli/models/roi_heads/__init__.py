@@ -11,11 +11,12 @@ from .bbox_heads import (
 from .double_roi_head import DoubleHeadRoIHead
 from .mask_heads import FCNMaskHead
 from .roi_extractors import BaseRoIExtractor, SingleRoIExtractor
+from .shared_heads import ResLayer
 from .standard_roi_head import StandardRoIHead
 from .test_mixins import BBoxTestMixin, MaskTestMixin
 
 __all__ = [
     "BaseRoIHead", "StandardRoIHead", "DoubleHeadRoIHead", "BBoxTestMixin", "MaskTestMixin",
     "BBoxHead", "ConvFCBBoxHead", "Shared2FCBBoxHead", "Shared4Conv1FCBBoxHead", "DoubleConvFCBBoxHead",
-    "FCNMaskHead", "BaseRoIExtractor", "SingleRoIExtractor",
+    "FCNMaskHead", "BaseRoIExtractor", "SingleRoIExtractor", "ResLayer",
 ]
