@@ -7,9 +7,12 @@ unions are clamped to ``eps`` so degenerate boxes give 0 instead of NaN.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+BoxArray = TypeVar("BoxArray", torch.Tensor, np.ndarray)
 
 _MODES = ("iou", "iof", "giou")
 
@@ -61,14 +64,18 @@ def bbox_overlaps(
     return ious - (enclose_area - union) / enclose_area
 
 
-def bbox_flip(bboxes: torch.Tensor, img_shape: Sequence[int], direction: str = "horizontal") -> torch.Tensor:
-    """Mirror boxes (last dim a multiple of 4) inside an image of ``img_shape`` ``(h, w, ...)``."""
+def bbox_flip(bboxes: BoxArray, img_shape: Sequence[int], direction: str = "horizontal") -> BoxArray:
+    """Mirror boxes (last dim a multiple of 4) inside an image of ``img_shape`` ``(h, w, ...)``.
+
+    ``x1' = W - x2`` (no ``- 1``): pixel-edge coordinates, as the data pipeline and test-time
+    flips both use. Tensors and numpy arrays alike, so both share one rule.
+    """
     if bboxes.shape[-1] % 4:
         raise ValueError(f"last box dimension must be a multiple of 4, got {bboxes.shape[-1]}")
     if direction not in ("horizontal", "vertical", "diagonal"):
         raise ValueError(f"unknown flip direction {direction!r}")
     h, w = img_shape[0], img_shape[1]
-    flipped = bboxes.clone()
+    flipped = bboxes.clone() if isinstance(bboxes, torch.Tensor) else np.array(bboxes, copy=True)
     if direction in ("horizontal", "diagonal"):
         flipped[..., 0::4] = w - bboxes[..., 2::4]
         flipped[..., 2::4] = w - bboxes[..., 0::4]

@@ -13,21 +13,10 @@ from detcli.data.datasets.coco_api import COCO, check_coco_dict
 from detcli.data.datasets.custom import CustomDataset
 from detcli.data.file_io import load
 from detcli.errors import DataError
+from detcli.evaluation.class_names import CITYSCAPES_CLASSES, COCO_CLASSES
 from detcli.registry import DATASETS
 
 logger = logging.getLogger("detcli")
-
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors", "teddy bear",
-    "hair drier", "toothbrush",
-)
 
 
 @DATASETS.register_module()
@@ -173,7 +162,7 @@ class CityscapesDataset(CocoDataset):
     boxes are kept without the image-overlap check.
     """
 
-    CLASSES = ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")
+    CLASSES = CITYSCAPES_CLASSES
 
     def _filter_imgs(self, min_size: int = 32) -> list[int]:
         keep = set(super()._filter_imgs(min_size))

@@ -8,10 +8,8 @@ from typing import Any
 
 from detcli.data.datasets.xml_style import XMLDataset
 from detcli.errors import DataError
+from detcli.evaluation.class_names import VOC_CLASSES
 from detcli.registry import DATASETS
-
-VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
 
 
 @DATASETS.register_module()

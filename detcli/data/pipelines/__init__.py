@@ -12,7 +12,7 @@ from detcli.data.pipelines.formatting import (
     WrapFieldsToLists,
     to_tensor,
 )
-from detcli.data.pipelines.geometric import Pad, RandomFlip, Resize, SegRescale, flip_bboxes
+from detcli.data.pipelines.geometric import Pad, RandomFlip, Resize, SegRescale
 from detcli.data.pipelines.loading import (
     FilterAnnotations,
     LoadAnnotations,
@@ -30,5 +30,5 @@ __all__ = [
     "LoadMultiChannelImageFromFiles", "LoadAnnotations", "LoadProposals", "FilterAnnotations", "Resize",
     "RandomFlip", "Pad", "SegRescale", "RandomCrop", "Expand", "MinIoURandomCrop", "RandomShift", "Normalize",
     "PhotoMetricDistortion", "Corrupt", "ToTensor", "ImageToTensor", "Transpose", "ToDataContainer",
-    "DefaultFormatBundle", "Collect", "WrapFieldsToLists", "MultiScaleFlipAug", "to_tensor", "flip_bboxes",
+    "DefaultFormatBundle", "Collect", "WrapFieldsToLists", "MultiScaleFlipAug", "to_tensor",
 ]

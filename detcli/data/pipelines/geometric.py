@@ -9,6 +9,7 @@ import numpy as np
 
 from detcli.data.pipelines.image_ops import imflip, impad, impad_to_multiple, imrescale, imresize
 from detcli.registry import PIPELINES
+from detcli.structures.boxes import bbox_flip
 
 _DIRECTIONS = ("horizontal", "vertical", "diagonal")
 
@@ -164,23 +165,6 @@ class Resize:
                 f"bbox_clip_border={self.bbox_clip_border})")
 
 
-def flip_bboxes(bboxes: np.ndarray, img_shape: tuple[int, ...], direction: str) -> np.ndarray:
-    """Mirror ``(..., 4k)`` boxes in an image of ``img_shape``: ``x1' = W - x2``, ``x2' = W - x1``."""
-    if bboxes.shape[-1] % 4 != 0:
-        raise ValueError(f"boxes must have 4k columns, got shape {bboxes.shape}")
-    h, w = img_shape[:2]
-    flipped = bboxes.copy()
-    if direction in ("horizontal", "diagonal"):
-        flipped[..., 0::4] = w - bboxes[..., 2::4]
-        flipped[..., 2::4] = w - bboxes[..., 0::4]
-    if direction in ("vertical", "diagonal"):
-        flipped[..., 1::4] = h - bboxes[..., 3::4]
-        flipped[..., 3::4] = h - bboxes[..., 1::4]
-    if direction not in _DIRECTIONS:
-        raise ValueError(f"invalid flip direction {direction!r}")
-    return flipped
-
-
 @PIPELINES.register_module()
 class RandomFlip:
     """Flip with probability ``flip_ratio`` (one ratio per direction when a list).
@@ -226,7 +210,7 @@ class RandomFlip:
             for key in results.get("img_fields", ["img"]):
                 results[key] = imflip(results[key], direction)
             for key in results.get("bbox_fields", []):
-                results[key] = flip_bboxes(results[key], results["img_shape"], direction)
+                results[key] = bbox_flip(results[key], results["img_shape"], direction)
             for key in results.get("mask_fields", []):
                 results[key] = results[key].flip(direction)
             for key in results.get("seg_fields", []):
