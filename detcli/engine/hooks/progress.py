@@ -24,20 +24,12 @@ class ProgressBarHook(Hook):
         if runner.rank != 0 or not runner.max_iters:
             return
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import TextColumn
 
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[loss]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=Console(stderr=True), redirect_stderr=True, redirect_stdout=True,
-        )
+        from detcli.apis.progress import rich_progress
+
+        self.progress = rich_progress(TextColumn("{task.fields[loss]}"), console=Console(stderr=True),
+                                      redirect_stderr=True, redirect_stdout=True)
         self.task = self.progress.add_task("train", total=runner.max_iters, completed=runner.iter, loss="")
         self.progress.start()
         runner.progress_display = self
