@@ -1,4 +1,5 @@
-"""``det make-data shapes OUT``: write the generated shapes instance-segmentation set."""
+"""``det make-data shapes OUT`` (the generated shapes instance-segmentation set) and
+``det make-data video OUT.mp4`` (a short video of moving shapes)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,23 @@ def shapes(
                                   scale_range=(min_scale, max_scale))
     parts = ", ".join(f"{split}: {s['images']} images / {s['instances']} objects" for split, s in summary.items())
     typer.echo(f"wrote {out} ({parts})")
+
+
+@make_data_app.command("video")
+def video(
+    out: Path = typer.Argument(..., help="Output video file (e.g. data/shapes_video.mp4)."),
+    frames: int = typer.Option(48, "--frames", min=1, help="Number of frames."),
+    fps: float = typer.Option(8.0, "--fps", min=1.0, help="Frames per second."),
+    size: int = typer.Option(320, "--size", min=32, help="Frame side in pixels."),
+    objects: int = typer.Option(4, "--objects", min=1, help="Moving shapes in the video."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same frames)."),
+) -> None:
+    """Circles, squares, triangles and stars drifting over a textured background (mp4)."""
+    from detcli.data.synthetic import generate_shapes_video
+    from detcli.errors import DataError
+
+    try:
+        info = generate_shapes_video(out, num_frames=frames, size=size, fps=fps, seed=seed, num_objects=objects)
+    except ValueError as err:
+        raise DataError(f"make-data video: {err}", hint="write an .mp4 file") from None
+    typer.echo(f"wrote {info['path']} ({info['frames']} frames, {info['size']}x{info['size']}, {info['fps']:g} fps)")

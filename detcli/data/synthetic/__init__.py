@@ -1,6 +1,9 @@
-"""Generated demo data: the shapes instance-segmentation set (``det make-data shapes``)."""
+"""Generated demo data: the shapes instance-segmentation set (``det make-data shapes``) and a
+moving-shapes video (``det make-data video``)."""
 
 from detcli.data.synthetic.export import generate_shapes
 from detcli.data.synthetic.shapes import SHAPE_CLASSES, SceneSpec, sample_scene
+from detcli.data.synthetic.video import generate_shapes_video, shapes_video_frames
 
-__all__ = ["generate_shapes", "sample_scene", "SceneSpec", "SHAPE_CLASSES"]
+__all__ = ["generate_shapes", "sample_scene", "SceneSpec", "SHAPE_CLASSES", "generate_shapes_video",
+           "shapes_video_frames"]
