@@ -53,8 +53,12 @@ def merge_aug_proposals(aug_proposals: Sequence[torch.Tensor], img_metas: Sequen
         restored[:, :4] = _back_to_original(restored[:, :4], _meta_of(img_info))
         recovered.append(restored)
     proposals = torch.cat(recovered, dim=0)
-    _, keep = nms(proposals[:, :4].contiguous(), proposals[:, 4].contiguous(), iou_thr)  # sorted by score
-    return proposals[keep[:max_num]]
+    _, keep = nms(proposals[:, :4].contiguous(), proposals[:, 4].contiguous(), iou_thr)
+    merged = proposals[keep]
+    # a second (unstable) sort by score decides which tied proposals make the cut, as in
+    # mmdetection 2.x; it matters for saturated scores
+    order = merged[:, 4].sort(0, descending=True)[1]
+    return merged[order[:max_num]]
 
 
 def merge_aug_bboxes(aug_bboxes, aug_scores, img_metas, rcnn_test_cfg=None):
