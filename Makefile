@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow lint clean
+.PHONY: install test test-slow lint clean demo bench
 
 install: $(STAMP)
 
@@ -25,3 +25,28 @@ lint: install
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
+
+# ---- make demo: generate data, train a Mask R-CNN from scratch on CPU, test, infer, summarise ----
+DET          := $(VENV)/bin/det
+DEMO_CFG     := configs/shapes/mask_rcnn_r18_fpn_shapes.py
+DEMO_WORK    := work_dirs/mask_rcnn_r18_fpn_shapes
+DEMO_OUT     := outputs/demo
+DEMO_THREADS ?= 2
+# $(call step,NAME,COMMAND): run COMMAND and append "NAME start end" to the demo's step log
+step = s=$$(date +%s.%N) && $(2) && echo "$(1) $$s $$(date +%s.%N)" >> $(DEMO_OUT)/steps.tsv
+
+demo: export OMP_NUM_THREADS = $(DEMO_THREADS)
+demo: install
+	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
+	@$(call step,data,{ test -f data/shapes/annotations/instances_val.json || $(DET) make-data shapes data/shapes; } \
+		&& { test -f data/shapes_video.mp4 || $(DET) make-data video data/shapes_video.mp4; })
+	@$(call step,train,$(DET) train $(DEMO_CFG) --work-dir $(DEMO_WORK) --device cpu)
+	@$(call step,test,$(DET) test $(DEMO_CFG) $(DEMO_WORK)/latest.pth --eval bbox segm --work-dir $(DEMO_OUT) --device cpu)
+	@$(call step,infer,$(DET) infer 'data/shapes/val/00000?.png' $(DEMO_CFG) $(DEMO_WORK)/latest.pth \
+		--out-dir $(DEMO_OUT)/images --device cpu \
+		&& $(DET) infer data/shapes_video.mp4 $(DEMO_CFG) $(DEMO_WORK)/latest.pth --out-dir $(DEMO_OUT)/video --device cpu)
+	@$(PY) -m detcli.tools.demo_summary $(DEMO_OUT) $(DEMO_WORK)
+
+# ---- make bench: detcli vs torchvision (Faster R-CNN R18-FPN on shapes; R50-FPN inference) ----
+bench: install
+	$(PY) benchmarks/vs_torchvision.py

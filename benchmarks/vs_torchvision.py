@@ -1,0 +1,488 @@
+"""detcli's Faster R-CNN R18-FPN next to torchvision's ``FasterRCNN``, trained and tested on the
+shapes set in one run on this machine.
+
+torchvision's model is built to match ``configs/shapes/faster_rcnn_r18_fpn_shapes.py``: the same
+ResNet-18 + FPN (trained from scratch, BatchNorm updated), FPN width, anchors (sizes, ratios,
+strides), RPN/RoI sampler sizes and IoU thresholds, proposal counts, RoI size, head width, box
+coder weights, test thresholds, image size (320, no resize), normalisation, flip augmentation,
+batch size, loader workers, SGD settings, warmup + step LR schedule, gradient clipping and
+number of iterations. What stays different is what torchvision does not expose: its losses
+(smooth L1 with beta 1/9 vs detcli's L1), RoIAlign ``aligned=False``, its layer initialisation.
+
+Each phase runs in a fresh process, one at a time (so peak RSS is that phase's own):
+train detcli, train torchvision, then for each model mAP on the val split (pycocotools,
+the same code for both) and inference images/s at batch 1 and 8 from decoded images
+(pre-processing, model and post-processing included), and finally detcli's R50-FPN next to
+``fasterrcnn_resnet50_fpn`` at 800x1216 (``benchmarks/model_inference.py``).
+
+    .venv/bin/python benchmarks/vs_torchvision.py               # the full schedule (make bench)
+    .venv/bin/python benchmarks/vs_torchvision.py --epochs 1    # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "shapes" / "faster_rcnn_r18_fpn_shapes.py"
+DATA = ROOT / "data" / "shapes"
+IMPLS = ("detcli", "torchvision")
+
+
+# ---------------------------------------------------------------------------------------------
+# shared facts
+# ---------------------------------------------------------------------------------------------
+def load_cfg(args: argparse.Namespace) -> Any:
+    """The benchmark config: the shapes config with --epochs (LR steps scaled alike) and data root."""
+    from detcli.config import Config
+
+    cfg = Config.fromfile(str(args.config))
+    full = cfg.runner.max_epochs
+    if args.epochs and args.epochs != full:
+        cfg.runner.max_epochs = args.epochs
+        cfg.lr_config.step = [max(1, round(s * args.epochs / full)) for s in cfg.lr_config.step]
+    root = str(args.data) + "/"
+    for split, name in (("train", "train"), ("val", "val"), ("test", "val")):
+        cfg.data[split].ann_file = root + f"annotations/instances_{name}.json"
+        cfg.data[split].img_prefix = root + f"{name}/"
+    cfg.checkpoint_config = dict(interval=cfg.runner.max_epochs)  # one checkpoint, at the end
+    cfg.custom_hooks = []
+    return cfg
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lr_at(cfg: Any, epoch: int, it: int) -> float:
+    """detcli's ``step`` policy with linear warmup, written out for the torchvision loop."""
+    lr_cfg = cfg.lr_config
+    regular = cfg.optimizer.lr * lr_cfg.get("gamma", 0.1) ** bisect.bisect_right(lr_cfg.step, epoch)
+    warmup = lr_cfg.get("warmup_iters", 0) if lr_cfg.get("warmup") else 0
+    if it >= warmup:
+        return regular
+    assert lr_cfg.warmup == "linear", "only linear warmup is mirrored"
+    k = (1 - it / warmup) * (1 - lr_cfg.warmup_ratio)
+    return regular * (1 - k)
+
+
+def val_images(cfg: Any) -> tuple[list[int], list[np.ndarray]]:
+    """Image ids and decoded BGR images of the val split, in file order."""
+    import cv2
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(cfg.data.test.ann_file)
+    ids = sorted(coco.getImgIds())
+    imgs = [cv2.imread(os.path.join(cfg.data.test.img_prefix, coco.loadImgs([i])[0]["file_name"])) for i in ids]
+    return ids, imgs
+
+
+def coco_bbox_map(ann_file: str, detections: list[dict]) -> float:
+    """COCO bbox AP@[.5:.95] of ``detections`` (one pycocotools call for both models)."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not detections:
+        return 0.0
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann_file)
+        dt = gt.loadRes(detections)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
+def time_batches(run: Any, imgs: list[np.ndarray], batch: int, warmup: int = 2) -> float:
+    """Images per second of ``run(list_of_images)`` over whole batches of ``imgs``."""
+    import torch
+
+    chunks = [imgs[i:i + batch] for i in range(0, len(imgs) - batch + 1, batch)]
+    with torch.inference_mode():
+        for chunk in chunks[:warmup]:
+            run(chunk)
+        start = time.perf_counter()
+        for chunk in chunks:
+            run(chunk)
+        elapsed = time.perf_counter() - start
+    return len(chunks) * batch / elapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# torchvision's side
+# ---------------------------------------------------------------------------------------------
+def build_torchvision(cfg: Any) -> Any:
+    """torchvision's FasterRCNN with the config's backbone, anchors, samplers and test settings."""
+    import torch
+    from torchvision.models import resnet18
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.ops import MultiScaleRoIAlign
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    m, train_cfg, test_cfg = cfg.model, cfg.model.train_cfg, cfg.model.test_cfg
+    backbone_cfg, neck = m.backbone, m.neck
+    assert backbone_cfg.depth == 18 and backbone_cfg.get("base_channels", 64) == 64, "torchvision has R18 at width 64"
+    assert backbone_cfg.norm_cfg.type == "BN" and not backbone_cfg.norm_eval and backbone_cfg.frozen_stages == -1
+    assert not neck.get("add_extra_convs") and neck.num_outs == 5
+    fpn_norm = None
+    if neck.get("norm_cfg"):
+        assert neck.norm_cfg.type == "BN", "torchvision's FPN takes a norm layer class: BN is mirrored"
+        fpn_norm = torch.nn.BatchNorm2d
+    resnet = resnet18(weights=None, norm_layer=torch.nn.BatchNorm2d,
+                      zero_init_residual=backbone_cfg.get("zero_init_residual", True))
+    backbone = BackboneWithFPN(resnet, {f"layer{i + 1}": str(i) for i in range(4)}, list(neck.in_channels),
+                               neck.out_channels, extra_blocks=LastLevelMaxPool(), norm_layer=fpn_norm)
+
+    gen = m.rpn_head.anchor_generator
+    sizes = tuple((s * gen.scales[0],) for s in gen.strides)
+    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(tuple(gen.ratios),) * len(sizes))
+    roi = m.roi_head.bbox_roi_extractor.roi_layer
+    feat = m.roi_head.bbox_head.roi_feat_size
+    pool = MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=feat, sampling_ratio=roi.sampling_ratio)
+    fc = m.roi_head.bbox_head.fc_out_channels
+    num_classes = m.roi_head.bbox_head.num_classes + 1  # torchvision counts the background
+    stds = m.roi_head.bbox_head.bbox_coder.target_stds
+    rpn_a, rpn_s = train_cfg.rpn.assigner, train_cfg.rpn.sampler
+    rcnn_a, rcnn_s = train_cfg.rcnn.assigner, train_cfg.rcnn.sampler
+    pipeline_scale = cfg.data.train.pipeline[2]["img_scale"]
+    return FasterRCNN(
+        backbone, num_classes=None, min_size=min(pipeline_scale), max_size=max(pipeline_scale),
+        image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],  # = the config's /255
+        rpn_anchor_generator=anchors,
+        rpn_pre_nms_top_n_train=train_cfg.rpn_proposal.nms_pre,
+        rpn_post_nms_top_n_train=train_cfg.rpn_proposal.max_per_img,
+        rpn_pre_nms_top_n_test=test_cfg.rpn.nms_pre, rpn_post_nms_top_n_test=test_cfg.rpn.max_per_img,
+        rpn_nms_thresh=test_cfg.rpn.nms.iou_threshold,
+        rpn_fg_iou_thresh=rpn_a.pos_iou_thr, rpn_bg_iou_thresh=rpn_a.neg_iou_thr,
+        rpn_batch_size_per_image=rpn_s.num, rpn_positive_fraction=rpn_s.pos_fraction,
+        box_roi_pool=pool, box_head=TwoMLPHead(neck.out_channels * feat * feat, fc),
+        box_predictor=FastRCNNPredictor(fc, num_classes),
+        box_score_thresh=test_cfg.rcnn.score_thr, box_nms_thresh=test_cfg.rcnn.nms.iou_threshold,
+        box_detections_per_img=test_cfg.rcnn.max_per_img,
+        box_fg_iou_thresh=rcnn_a.pos_iou_thr, box_bg_iou_thresh=rcnn_a.neg_iou_thr,
+        box_batch_size_per_image=rcnn_s.num, box_positive_fraction=rcnn_s.pos_fraction,
+        bbox_reg_weights=tuple(1.0 / s for s in stds),
+    )
+
+
+class ShapesForTorchvision:
+    """The shapes train split as torchvision detection models take it (RGB 0-1 tensors,
+    ``boxes``/``labels`` with 1..K), with the config's horizontal flip."""
+
+    def __init__(self, ann_file: str, img_prefix: str, flip_ratio: float) -> None:
+        from pycocotools.coco import COCO
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.coco = COCO(ann_file)
+        self.ids = sorted(self.coco.getImgIds())
+        self.prefix, self.flip_ratio = img_prefix, flip_ratio
+        self.cat_ids = sorted(self.coco.getCatIds())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[Any, dict]:
+        import cv2
+        import torch
+
+        info = self.coco.loadImgs([self.ids[index]])[0]
+        img = cv2.imread(os.path.join(self.prefix, info["file_name"]))[:, :, ::-1]
+        anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=[info["id"]], iscrowd=False))
+        boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                          for a in anns], np.float32).reshape(-1, 4)
+        labels = np.array([self.cat_ids.index(a["category_id"]) + 1 for a in anns], np.int64)
+        if torch.rand(()) < self.flip_ratio:
+            img = img[:, ::-1]
+            boxes = np.stack([img.shape[1] - boxes[:, 2], boxes[:, 1], img.shape[1] - boxes[:, 0], boxes[:, 3]], 1)
+        tensor = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255)
+        return tensor, dict(boxes=torch.from_numpy(boxes), labels=torch.from_numpy(labels))
+
+
+def _pairs(batch: list) -> tuple:
+    return tuple(zip(*batch))
+
+
+def train_torchvision(cfg: Any, work_dir: str) -> dict:
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    model = build_torchvision(cfg)
+    flip = next(s for s in cfg.data.train.pipeline if s["type"] == "RandomFlip")["flip_ratio"]
+    dataset = ShapesForTorchvision(cfg.data.train.ann_file, cfg.data.train.img_prefix, flip)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.data.samples_per_gpu, shuffle=True, drop_last=False,
+                                         num_workers=cfg.data.workers_per_gpu, collate_fn=_pairs,
+                                         generator=torch.Generator().manual_seed(cfg.seed))
+    opt_cfg = dict(cfg.optimizer)
+    assert opt_cfg.pop("type") in ("SGD", "AdamW") and "paramwise_cfg" not in opt_cfg
+    optimizer = getattr(torch.optim, cfg.optimizer.type)(model.parameters(), **opt_cfg)
+    clip = (cfg.optimizer_config.get("grad_clip") or {}).get("max_norm")
+    model.train()
+    it = 0
+    start = time.perf_counter()
+    for epoch in range(cfg.runner.max_epochs):
+        for imgs, targets in loader:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(cfg, epoch, it)
+            losses = model(list(imgs), list(targets))
+            loss = sum(losses.values())
+            optimizer.zero_grad()
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            it += 1
+    checkpoint = os.path.join(work_dir, "torchvision.pth")
+    torch.save(model.state_dict(), checkpoint)
+    elapsed = time.perf_counter() - start
+    return dict(iters=it, images=it * cfg.data.samples_per_gpu, seconds=elapsed, checkpoint=checkpoint)
+
+
+def test_torchvision(cfg: Any, checkpoint: str) -> dict:
+    import torch
+
+    model = build_torchvision(cfg)
+    model.load_state_dict(torch.load(checkpoint, weights_only=True))
+    model.eval()
+    cat_ids = ShapesForTorchvision(cfg.data.test.ann_file, cfg.data.test.img_prefix, 0.0).cat_ids
+    ids, imgs = val_images(cfg)
+
+    def run(batch: list[np.ndarray]) -> list[dict]:
+        tensors = [torch.from_numpy(np.ascontiguousarray(b[:, :, ::-1])).permute(2, 0, 1).float().div_(255)
+                   for b in batch]
+        return [{k: v.numpy() for k, v in out.items()} for out in model(tensors)]
+
+    detections = []
+    with torch.inference_mode():
+        for img_id, img in zip(ids, imgs):
+            out = run([img])[0]
+            for box, score, label in zip(out["boxes"], out["scores"], out["labels"]):
+                x1, y1, x2, y2 = (float(v) for v in box)
+                detections.append(dict(image_id=img_id, category_id=cat_ids[int(label) - 1],
+                                       bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
+    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections),
+                b1=time_batches(run, imgs, 1), b8=time_batches(run, imgs, 8))
+
+
+# ---------------------------------------------------------------------------------------------
+# detcli's side
+# ---------------------------------------------------------------------------------------------
+def train_detcli(cfg: Any, work_dir: str) -> dict:
+    import logging
+
+    from detcli.apis import set_random_seed, train_detector
+    from detcli.data import build_dataset
+    from detcli.models import build_detector
+
+    logging.getLogger("detcli").setLevel(logging.WARNING)
+    set_random_seed(cfg.seed)
+    cfg.work_dir, cfg.device, cfg.gpu_ids = work_dir, "cpu", [0]
+    model = build_detector(cfg.model)
+    model.init_weights()
+    dataset = build_dataset(cfg.data.train)
+    model.CLASSES = dataset.CLASSES
+    start = time.perf_counter()
+    runner = train_detector(model, dataset, cfg, validate=False)
+    elapsed = time.perf_counter() - start
+    return dict(iters=runner.iter, images=runner.iter * cfg.data.samples_per_gpu, seconds=elapsed,
+                checkpoint=os.path.join(work_dir, "latest.pth"))
+
+
+def test_detcli(cfg: Any, checkpoint: str) -> dict:
+    import torch
+
+    from detcli.apis import inference_detector, init_detector
+
+    model = init_detector(cfg, checkpoint, device="cpu")
+    ids, imgs = val_images(cfg)
+    with contextlib.redirect_stdout(io.StringIO()):
+        from pycocotools.coco import COCO
+
+        cat_ids = sorted(COCO(cfg.data.test.ann_file).getCatIds())
+
+    def run(batch: list[np.ndarray]) -> list:
+        return inference_detector(model, batch)
+
+    detections = []
+    with torch.inference_mode():
+        for img_id, img in zip(ids, imgs):
+            for label, boxes in enumerate(run([img])[0]):
+                for x1, y1, x2, y2, score in boxes.tolist():
+                    detections.append(dict(image_id=img_id, category_id=cat_ids[label],
+                                           bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
+    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections),
+                b1=time_batches(run, imgs, 1), b8=time_batches(run, imgs, 8))
+
+
+def r50_inference(threads: int, runs: int) -> dict:
+    """detcli R50-FPN vs fasterrcnn_resnet50_fpn at 800x1216 (random weights), via model_inference.py."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import model_inference as mi
+
+    torch.manual_seed(0)
+    image = np.random.default_rng(0).integers(0, 256, size=(mi.HEIGHT, mi.WIDTH, 3), dtype=np.uint8)
+    ours = mi.build_detcli_model(mi.DEFAULT_CONFIG)
+    theirs = mi.build_torchvision_model()
+    normalised = torch.from_numpy(((image.astype(np.float32) - mi.MEAN) / mi.STD).transpose(2, 0, 1).copy())[None]
+    meta = dict(filename="random.png", ori_filename="random.png", ori_shape=(mi.HEIGHT, mi.WIDTH, 3),
+                img_shape=(mi.HEIGHT, mi.WIDTH, 3), pad_shape=(mi.HEIGHT, mi.WIDTH, 3),
+                scale_factor=np.ones(4, dtype=np.float32), flip=False, flip_direction=None,
+                img_norm_cfg=dict(mean=mi.MEAN, std=mi.STD, to_rgb=True))
+    as_unit = torch.from_numpy(image.transpose(2, 0, 1).copy()).float() / 255.0
+    ours_t, theirs_t = mi.interleaved_seconds(
+        [lambda: ours(return_loss=False, rescale=True, img=[normalised], img_metas=[[dict(meta)]]),
+         lambda: theirs([as_unit])], warmup=1, runs=runs)
+    return dict(detcli=1 / statistics.median(ours_t), torchvision=1 / statistics.median(theirs_t))
+
+
+# ---------------------------------------------------------------------------------------------
+# one phase per process; the parent runs them in turn and prints the table
+# ---------------------------------------------------------------------------------------------
+def run_phase(args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cfg = load_cfg(args)
+    cfg.seed = args.seed
+    if args.phase == "r50":
+        out = r50_inference(args.threads, args.r50_runs)
+    elif args.phase == "train":
+        out = (train_detcli if args.impl == "detcli" else train_torchvision)(cfg, args.work_dir)
+    else:
+        out = (test_detcli if args.impl == "detcli" else test_torchvision)(cfg, args.checkpoint)
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def _child(args: argparse.Namespace, phase: str, impl: str, **extra: str) -> dict:
+    fd, result = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, __file__, "--phase", phase, "--impl", impl, "--result", result,
+           "--threads", str(args.threads), "--seed", str(args.seed), "--config", str(args.config),
+           "--data", str(args.data), "--r50-runs", str(args.r50_runs)]
+    if args.epochs:
+        cmd += ["--epochs", str(args.epochs)]
+    for key, value in extra.items():
+        cmd += [f"--{key.replace('_', '-')}", value]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), DETCLI_NO_PROGRESS="1")
+    print(f"[{time.strftime('%H:%M:%S')}] {phase} {impl} ...", flush=True)
+    subprocess.run(cmd, check=True, env=env)
+    out = json.loads(Path(result).read_text())
+    os.unlink(result)
+    return out
+
+
+def _ensure_data(root: Path) -> None:
+    if (root / "annotations" / "instances_val.json").is_file():
+        return
+    from detcli.data.synthetic import generate_shapes
+
+    print(f"generating the shapes set in {root} ...", flush=True)
+    generate_shapes(root, workers=min(4, os.cpu_count() or 1))
+
+
+def table_rows(res: dict) -> list[tuple[str, str, str, str]]:
+    def row(name: str, ours: float, theirs: float, fmt: str, lower_better: bool = False) -> tuple:
+        ratio = (theirs / ours if lower_better else ours / theirs) if ours and theirs else float("nan")
+        return name, format(ours, fmt), format(theirs, fmt), f"{ratio:.2f}x"
+
+    d, t = res["detcli"], res["torchvision"]
+    return [
+        row("bbox mAP (val, COCO AP@[.5:.95])", d["test"]["bbox_mAP"], t["test"]["bbox_mAP"], ".3f"),
+        row("training images/s", d["train"]["images"] / d["train"]["seconds"],
+            t["train"]["images"] / t["train"]["seconds"], ".2f"),
+        row("inference images/s, batch 1", d["test"]["b1"], t["test"]["b1"], ".2f"),
+        row("inference images/s, batch 8", d["test"]["b8"], t["test"]["b8"], ".2f"),
+        row("peak RSS training, MB (lower is better)", d["train"]["peak_rss_mb"], t["train"]["peak_rss_mb"],
+            ".0f", lower_better=True),
+        row("peak RSS inference, MB (lower is better)", d["test"]["peak_rss_mb"], t["test"]["peak_rss_mb"],
+            ".0f", lower_better=True),
+        row("R50-FPN 800x1216 inference images/s, batch 1", res["r50"]["detcli"], res["r50"]["torchvision"], ".3f"),
+    ]
+
+
+def print_table(res: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    meta = res["meta"]
+    table = Table(title=f"detcli vs torchvision: Faster R-CNN R18-FPN on shapes, {meta['iters']} iterations x "
+                        f"{meta['batch']} images; torch {meta['torch']}, {meta['threads']} threads, "
+                        f"{meta['cpus']} CPUs")
+    for col in ("metric", "detcli", "torchvision", "detcli / torchvision"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in table_rows(res):
+        table.add_row(*r)
+    Console().print(table)
+    print("\nmarkdown:\n| metric | detcli | torchvision | detcli / torchvision |\n|---|---:|---:|---:|")
+    for r in table_rows(res):
+        print("| " + " | ".join(r) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=CONFIG)
+    parser.add_argument("--data", type=Path, default=DATA, help="the shapes set (generated when missing)")
+    parser.add_argument("--epochs", type=int, default=0, help="train this many epochs (0: the config's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--r50-runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "vs_torchvision.json")
+    parser.add_argument("--phase", choices=("train", "test", "r50"), help=argparse.SUPPRESS)
+    parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:
+        Path(args.result).write_text(json.dumps(run_phase(args)))
+        return
+
+    import torch
+
+    _ensure_data(args.data)
+    cfg = load_cfg(args)
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for impl in IMPLS:
+            work_dir = os.path.join(tmp, impl)
+            os.makedirs(work_dir)
+            res[impl] = {"train": _child(args, "train", impl, work_dir=work_dir)}
+        for impl in IMPLS:
+            res[impl]["test"] = _child(args, "test", impl, checkpoint=res[impl]["train"]["checkpoint"])
+    res["r50"] = _child(args, "r50", "detcli")
+    res["meta"] = dict(iters=res["detcli"]["train"]["iters"], batch=cfg.data.samples_per_gpu, torch=torch.__version__,
+                       threads=args.threads, cpus=os.cpu_count(), config=str(args.config.relative_to(ROOT)),
+                       epochs=cfg.runner.max_epochs)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".tmp")
+    tmp_out.write_text(json.dumps(res, indent=1))
+    os.replace(tmp_out, args.out)
+    print_table(res)
+    print(f"\nraw results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
