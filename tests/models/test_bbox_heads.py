@@ -205,3 +205,18 @@ def test_regress_by_class_and_refine_bboxes():
                                  [dict(img_shape=(100, 100, 3))] * 2)
     assert [r.shape[0] for r in refined] == [1, 1]
     torch.testing.assert_close(refined[1], torch.tensor([[0.0, 0, 20, 20]]))
+
+
+def test_init_weights_follows_the_reference_scheme():
+    torch.manual_seed(0)
+    head = _head(in_channels=32, fc_out_channels=256)
+    for p in head.parameters():
+        torch.nn.init.constant_(p, 5.0)
+    head.init_weights()
+    assert abs(head.fc_cls.weight.std().item() - 0.01) < 0.002
+    assert abs(head.fc_reg.weight.std().item() - 0.001) < 0.0002
+    assert head.fc_cls.bias.abs().sum() == 0 and head.fc_reg.bias.abs().sum() == 0
+    fc = head.shared_fcs[0]
+    bound = math.sqrt(6.0 / (fc.in_features + fc.out_features))  # Xavier uniform
+    assert fc.weight.abs().max() <= bound and fc.weight.abs().max() > 0.9 * bound
+    assert fc.bias.abs().sum() == 0
