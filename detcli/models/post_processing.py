@@ -58,7 +58,12 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
     boxes_for_iou = boxes
     if offset:
         boxes_for_iou = torch.cat([boxes[:, :2], boxes[:, 2:4] + offset], dim=1)
-    keep = tv_nms(boxes_for_iou.float().contiguous(), scores.float().contiguous(), iou_threshold)
+    # Tied scores: torchvision orders them with a stable sort, mmdetection 2.x with torch's default
+    # (unstable) sort. Sort the default way here and hand torchvision strictly decreasing ranks,
+    # so ties resolve exactly as in 2.x checkpoints' reference outputs.
+    order = scores.sort(0, descending=True)[1]
+    ranks = torch.arange(len(order), 0, -1, dtype=torch.float32, device=scores.device)
+    keep = order[tv_nms(boxes_for_iou[order].float().contiguous(), ranks, iou_threshold)]
     if max_num > 0:
         keep = keep[:max_num]
     dets = torch.cat([boxes[keep], scores[keep, None]], dim=1)

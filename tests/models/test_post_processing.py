@@ -81,3 +81,18 @@ def test_filter_scores_and_topk():
     assert labels.tolist() == [1, 0] and anchors.tolist() == [0, 1] and extra["x"].tolist() == [0, 1]
     kept, *_ = filter_scores_and_topk(scores, 0.2, -1)
     assert len(kept) == 3  # -1: no top-k limit
+
+
+def test_tied_scores_keep_the_order_of_torchs_default_sort():
+    # 40 disjoint boxes with three distinct scores: nothing is suppressed, so the kept order is
+    # the sort order alone. mmdetection 2.x resolves ties with torch's default (unstable) sort,
+    # which for this input differs from the stable order torchvision's nms would use.
+    torch.manual_seed(0)
+    scores = (torch.rand(40) * 3).floor() / 3
+    x = torch.arange(40, dtype=torch.float32) * 10
+    boxes = torch.stack([x, torch.zeros(40), x + 5, torch.full((40,), 5.0)], dim=1)
+    expected = scores.sort(0, descending=True)[1]
+    assert not torch.equal(expected, scores.sort(dim=0, descending=True, stable=True)[1])
+    dets, keep = batched_nms(boxes, scores, torch.zeros(40, dtype=torch.long), dict(type="nms", iou_threshold=0.5))
+    assert torch.equal(keep, expected)
+    assert torch.equal(dets[:, :4], boxes[expected])
