@@ -40,7 +40,9 @@ class _ResidualBlock(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         def inner(x: torch.Tensor) -> torch.Tensor:
             identity = x if self.downsample is None else self.downsample(x)
-            return self._residual(x) + identity
+            out = self._residual(x)
+            out += identity  # in place: the branch ends in a fresh norm output; saves a copy per block
+            return out
 
         if self.with_cp and x.requires_grad:  # trade compute for memory
             out = cp.checkpoint(inner, x, use_reentrant=False)
