@@ -38,13 +38,13 @@ step = s=$$(date +%s.%N) && $(2) && echo "$(1) $$s $$(date +%s.%N)" >> $(DEMO_OU
 demo: export OMP_NUM_THREADS = $(DEMO_THREADS)
 demo: install
 	@rm -rf $(DEMO_OUT) && mkdir -p $(DEMO_OUT)
-	@$(call step,data,{ test -f data/shapes/annotations/instances_val.json || $(DET) make-data shapes data/shapes; } \
+	@$(call step,data,{ test -f data/shapes/train/001199.png || $(DET) make-data shapes data/shapes --num-train 1200; } \
 		&& { test -f data/shapes_video.mp4 || $(DET) make-data video data/shapes_video.mp4; })
 	@$(call step,train,$(DET) train $(DEMO_CFG) --work-dir $(DEMO_WORK) --device cpu)
 	@$(call step,test,$(DET) test $(DEMO_CFG) $(DEMO_WORK)/latest.pth --eval bbox segm --work-dir $(DEMO_OUT) --device cpu)
 	@$(call step,infer,$(DET) infer 'data/shapes/val/00000?.png' $(DEMO_CFG) $(DEMO_WORK)/latest.pth \
-		--out-dir $(DEMO_OUT)/images --device cpu \
-		&& $(DET) infer data/shapes_video.mp4 $(DEMO_CFG) $(DEMO_WORK)/latest.pth --out-dir $(DEMO_OUT)/video --device cpu)
+		--out-dir $(DEMO_OUT)/images --score-thr 0.5 --device cpu \
+		&& $(DET) infer data/shapes_video.mp4 $(DEMO_CFG) $(DEMO_WORK)/latest.pth --out-dir $(DEMO_OUT)/video --score-thr 0.5 --device cpu)
 	@$(PY) -m detcli.tools.demo_summary $(DEMO_OUT) $(DEMO_WORK)
 
 # ---- make bench: detcli vs torchvision (Faster R-CNN R18-FPN on shapes; R50-FPN inference) ----

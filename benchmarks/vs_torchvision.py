@@ -2,10 +2,10 @@
 shapes set in one run on this machine.
 
 torchvision's model is built to match ``configs/shapes/faster_rcnn_r18_fpn_shapes.py``: the same
-ResNet-18 + FPN (trained from scratch, BatchNorm updated), FPN width, anchors (sizes, ratios,
+ResNet-18 + FPN (its width, trained from scratch, BatchNorm updated), FPN width, anchors (sizes, ratios,
 strides), RPN/RoI sampler sizes and IoU thresholds, proposal counts, RoI size, head width, box
 coder weights, test thresholds, image size (320, no resize), normalisation, flip augmentation,
-batch size, loader workers, SGD settings, warmup + step LR schedule, gradient clipping and
+batch size, loader workers, optimizer, warmup + step LR schedule, gradient clipping and
 number of iterations. What stays different is what torchvision does not expose: its losses
 (smooth L1 with beta 1/9 vs detcli's L1), RoIAlign ``aligned=False``, its layer initialisation.
 
@@ -128,10 +128,42 @@ def time_batches(run: Any, imgs: list[np.ndarray], batch: int, warmup: int = 2) 
 # ---------------------------------------------------------------------------------------------
 # torchvision's side
 # ---------------------------------------------------------------------------------------------
+def torchvision_resnet18(base_channels: int, zero_init_residual: bool) -> Any:
+    """torchvision's resnet18 with ``base_channels`` in its first stage (64 is the stock network).
+
+    torchvision hard-codes the widths, so for another width the stem and the four stages are
+    rebuilt with its own ``_make_layer``/``BasicBlock`` and initialised as its constructor does.
+    """
+    import torch
+    from torch import nn
+    from torchvision.models import resnet18
+    from torchvision.models.resnet import BasicBlock
+
+    net = resnet18(weights=None, norm_layer=nn.BatchNorm2d, zero_init_residual=zero_init_residual)
+    if base_channels == 64:
+        return net
+    net.inplanes = base_channels
+    net.conv1 = nn.Conv2d(3, base_channels, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(base_channels)
+    for i in range(4):
+        setattr(net, f"layer{i + 1}", net._make_layer(BasicBlock, base_channels * 2**i, 2, stride=1 if i == 0 else 2))
+    net.fc = nn.Linear(base_channels * 8, net.fc.out_features)
+    for mod in net.modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(mod, nn.BatchNorm2d):
+            nn.init.constant_(mod.weight, 1)
+            nn.init.constant_(mod.bias, 0)
+    if zero_init_residual:
+        for mod in net.modules():
+            if isinstance(mod, BasicBlock):
+                torch.nn.init.constant_(mod.bn2.weight, 0)
+    return net
+
+
 def build_torchvision(cfg: Any) -> Any:
     """torchvision's FasterRCNN with the config's backbone, anchors, samplers and test settings."""
     import torch
-    from torchvision.models import resnet18
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -141,15 +173,14 @@ def build_torchvision(cfg: Any) -> Any:
 
     m, train_cfg, test_cfg = cfg.model, cfg.model.train_cfg, cfg.model.test_cfg
     backbone_cfg, neck = m.backbone, m.neck
-    assert backbone_cfg.depth == 18 and backbone_cfg.get("base_channels", 64) == 64, "torchvision has R18 at width 64"
-    assert backbone_cfg.norm_cfg.type == "BN" and not backbone_cfg.norm_eval and backbone_cfg.frozen_stages == -1
+    assert backbone_cfg.depth == 18 and backbone_cfg.norm_cfg.type == "BN"
+    assert not backbone_cfg.norm_eval and backbone_cfg.frozen_stages == -1
     assert not neck.get("add_extra_convs") and neck.num_outs == 5
     fpn_norm = None
     if neck.get("norm_cfg"):
         assert neck.norm_cfg.type == "BN", "torchvision's FPN takes a norm layer class: BN is mirrored"
         fpn_norm = torch.nn.BatchNorm2d
-    resnet = resnet18(weights=None, norm_layer=torch.nn.BatchNorm2d,
-                      zero_init_residual=backbone_cfg.get("zero_init_residual", True))
+    resnet = torchvision_resnet18(backbone_cfg.get("base_channels", 64), backbone_cfg.get("zero_init_residual", True))
     backbone = BackboneWithFPN(resnet, {f"layer{i + 1}": str(i) for i in range(4)}, list(neck.in_channels),
                                neck.out_channels, extra_blocks=LastLevelMaxPool(), norm_layer=fpn_norm)
 

@@ -82,6 +82,7 @@ def init_detector(config: str | os.PathLike | Any, checkpoint: str | None = None
     checkpoint's meta; without them, from the config's test set (or COCO).
     ``model.cfg`` keeps the config (the test pipeline is read from it).
     """
+    from detcli.engine.memory_format import apply_memory_format
     from detcli.models import build_detector
 
     dev = check_device(device)
@@ -107,7 +108,7 @@ def init_detector(config: str | os.PathLike | Any, checkpoint: str | None = None
     elif getattr(model, "CLASSES", None) is None:
         model.CLASSES = tuple(_fallback_class_names(cfg))
     model.cfg = cfg
-    model.to(dev)
+    apply_memory_format(model.to(dev), cfg, dev)
     model.eval()
     return model
 
@@ -127,9 +128,13 @@ class _Pipelines:
     """The test pipeline, in its file-loading and array-loading variants (built on first use)."""
 
     def __init__(self, cfg: Any) -> None:
+        import warnings
+
         from detcli.data.pipelines import replace_ImageToTensor
 
-        self._steps = replace_ImageToTensor(_test_pipeline_cfg(cfg))
+        with warnings.catch_warnings():  # batching is this API's own choice: nothing for the user to fix
+            warnings.simplefilter("ignore", UserWarning)
+            self._steps = replace_ImageToTensor(_test_pipeline_cfg(cfg))
         self._built: dict[bool, Any] = {}
 
     def __call__(self, from_array: bool) -> Any:

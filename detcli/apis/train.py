@@ -103,6 +103,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     from detcli.engine.config_compat import compat_cfg
     from detcli.engine.ddp import prepare_norm_layers, wrap_distributed
     from detcli.engine.hooks import DistEvalHook, DistSamplerSeedHook, EvalHook, ProgressBarHook
+    from detcli.engine.memory_format import apply_memory_format
     from detcli.engine.optimizers import build_optimizer
     from detcli.engine.runners import EpochBasedRunner, build_runner
 
@@ -116,7 +117,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
         runner_type=cfg["runner"]["type"], persistent_workers=False))
     data_loaders = [build_dataloader(ds, **train_args) for ds in datasets]
 
-    model = prepare_norm_layers(model, distributed, device, logger)
+    model = apply_memory_format(prepare_norm_layers(model, distributed, device, logger), cfg, device)
     if distributed:
         model = wrap_distributed(model, device, find_unused_parameters=cfg.get("find_unused_parameters", False))
     else:

@@ -114,6 +114,7 @@ def prepare_config(opts: TestOptions) -> Any:
 
 def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
     from detcli.engine.checkpoint import load_checkpoint
+    from detcli.engine.memory_format import apply_memory_format
     from detcli.models import build_detector
 
     model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
@@ -126,7 +127,7 @@ def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
     meta = checkpoint.get("meta", {}) if isinstance(checkpoint, dict) else {}
     model.CLASSES = tuple(meta["CLASSES"]) if meta.get("CLASSES") else tuple(dataset.CLASSES)
     model.cfg = cfg
-    return model.to(device).eval()
+    return apply_memory_format(model.to(device), cfg, device).eval()
 
 
 def save_results(outputs: list, path: str, dataset: Any) -> None:
