@@ -45,16 +45,25 @@ def _nms_settings(nms_cfg: Mapping) -> dict[str, Any]:
     )
 
 
+# On the CPU, torchvision's NMS compares every kept box with every later box, groups or not:
+# from this many boxes on, one call per group (RPN level, class) is faster, with the same result.
+CPU_GROUPED_NMS_MIN_BOXES = 1000
+
+
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset: int = 0,
-        score_threshold: float = 0, max_num: int = -1) -> tuple[torch.Tensor, torch.Tensor]:
+        score_threshold: float = 0, max_num: int = -1,
+        groups: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(dets (k, 5), keep)`` in descending score order.
 
-    ``offset=1`` is the legacy "+1 pixel" box size convention.
+    ``offset=1`` is the legacy "+1 pixel" box size convention. ``groups`` (one id per box)
+    are boxes that cannot suppress each other (already offset apart by ``batched_nms``):
+    they only let the work split per group, the result is that of one call.
     """
     valid = None
     if score_threshold > 0:
         valid = torch.nonzero(scores > score_threshold, as_tuple=False).view(-1)
         boxes, scores = boxes[valid], scores[valid]
+        groups = None if groups is None else groups[valid]
     boxes_for_iou = boxes
     if offset:
         boxes_for_iou = torch.cat([boxes[:, :2], boxes[:, 2:4] + offset], dim=1)
@@ -63,13 +72,28 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, offset:
     # so ties resolve exactly as in 2.x checkpoints' reference outputs.
     order = scores.sort(0, descending=True)[1]
     ranks = torch.arange(len(order), 0, -1, dtype=torch.float32, device=scores.device)
-    keep = order[tv_nms(boxes_for_iou[order].float().contiguous(), ranks, iou_threshold)]
+    sorted_boxes = boxes_for_iou[order].float().contiguous()
+    if groups is None:
+        kept = tv_nms(sorted_boxes, ranks, iou_threshold)
+    else:
+        kept = _nms_per_group(sorted_boxes, ranks, groups[order], iou_threshold)
+    keep = order[kept]
     if max_num > 0:
         keep = keep[:max_num]
     dets = torch.cat([boxes[keep], scores[keep, None]], dim=1)
     if valid is not None:
         keep = valid[keep]
     return dets, keep
+
+
+def _nms_per_group(sorted_boxes: torch.Tensor, ranks: torch.Tensor, sorted_groups: torch.Tensor,
+                   iou_threshold: float) -> torch.Tensor:
+    """Positions (ascending, i.e. by rank) that one NMS call over all groups would keep."""
+    kept = torch.zeros(len(sorted_boxes), dtype=torch.bool, device=sorted_boxes.device)
+    for group in torch.unique(sorted_groups):
+        pos = (sorted_groups == group).nonzero(as_tuple=False).view(-1)
+        kept[pos[tv_nms(sorted_boxes[pos], ranks[pos], iou_threshold)]] = True
+    return kept.nonzero(as_tuple=False).view(-1)
 
 
 def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, nms_cfg: Mapping | None,
@@ -93,7 +117,9 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, n
         boxes_for_nms = boxes + offsets[:, None]
 
     if boxes_for_nms.shape[0] < split_thr:
-        dets, keep = nms(boxes_for_nms, scores, max_num=max_num, **settings)
+        grouped = (not class_agnostic and boxes.device.type == "cpu"
+                   and boxes_for_nms.shape[0] >= CPU_GROUPED_NMS_MIN_BOXES)
+        dets, keep = nms(boxes_for_nms, scores, max_num=max_num, groups=idxs if grouped else None, **settings)
         boxes, scores = boxes[keep], dets[:, -1]
     else:  # very many boxes: one NMS per group keeps the IoU matrices small
         total_mask = scores.new_zeros(scores.size(), dtype=torch.bool)
@@ -144,6 +170,21 @@ def multiclass_nms(multi_bboxes: torch.Tensor, multi_scores: torch.Tensor, score
     return (dets, labels[keep], inds[keep]) if return_inds else (dets, labels[keep])
 
 
+def sorted_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``k`` of ``scores.sort(descending=True)``: values and indices.
+
+    ``topk`` is much cheaper than a full sort but may order tied scores differently, and
+    2.x results depend on the sort's tie order. So ``topk`` answers only when its ``k + 1``
+    best scores are all distinct (then both orders are the one order); otherwise sort.
+    """
+    if k < scores.numel():
+        values, idxs = scores.topk(k + 1)
+        if bool((values[:-1] > values[1:]).all()):
+            return values[:k], idxs[:k]
+    values, idxs = scores.sort(descending=True)
+    return values[:k], idxs[:k]
+
+
 def filter_scores_and_topk(scores: torch.Tensor, score_thr: float, topk: int,
                            results: Mapping | Sequence | torch.Tensor | None = None):
     """Keep ``(anchor, class)`` pairs scoring above ``score_thr``, at most the ``topk`` best (-1: all).
@@ -155,9 +196,8 @@ def filter_scores_and_topk(scores: torch.Tensor, score_thr: float, topk: int,
     scores = scores[valid_mask]
     valid_idxs = torch.nonzero(valid_mask)
     num_topk = valid_idxs.size(0) if topk is None or topk < 0 else min(topk, valid_idxs.size(0))
-    scores, idxs = scores.sort(descending=True)
-    scores = scores[:num_topk]
-    keep_idxs, labels = valid_idxs[idxs[:num_topk]].unbind(dim=1)
+    scores, idxs = sorted_top_k(scores, num_topk)
+    keep_idxs, labels = valid_idxs[idxs].unbind(dim=1)
     filtered = None
     if isinstance(results, Mapping):
         filtered = {k: v[keep_idxs] for k, v in results.items()}

@@ -96,3 +96,43 @@ def test_tied_scores_keep_the_order_of_torchs_default_sort():
     dets, keep = batched_nms(boxes, scores, torch.zeros(40, dtype=torch.long), dict(type="nms", iou_threshold=0.5))
     assert torch.equal(keep, expected)
     assert torch.equal(dets[:, :4], boxes[expected])
+
+
+@pytest.mark.parametrize("score_threshold", [0.0, 0.3])
+def test_cpu_per_group_nms_gives_the_one_call_result(monkeypatch, score_threshold):
+    """Many boxes in a few groups (RPN levels): per-group calls keep the same boxes in the same order."""
+    import detcli.models.post_processing as pp
+
+    g = torch.Generator().manual_seed(0)
+    n = 3000
+    xy = torch.rand(n, 2, generator=g) * 300
+    wh = torch.rand(n, 2, generator=g) * 60 + 4
+    boxes = torch.cat([xy, xy + wh], 1)
+    scores = (torch.rand(n, generator=g) * 20).round() / 20  # many exact ties
+    idxs = torch.randint(0, 5, (n,), generator=g)
+    cfg = dict(type="nms", iou_threshold=0.6, score_threshold=score_threshold, max_num=700)
+
+    monkeypatch.setattr(pp, "CPU_GROUPED_NMS_MIN_BOXES", 10**9)
+    calls = []
+    real_nms = pp.tv_nms
+    monkeypatch.setattr(pp, "tv_nms", lambda *a: calls.append(1) or real_nms(*a))
+    one_dets, one_keep = batched_nms(boxes, scores, idxs, cfg)
+    assert len(calls) == 1
+    monkeypatch.setattr(pp, "CPU_GROUPED_NMS_MIN_BOXES", 1000)
+    grouped_dets, grouped_keep = batched_nms(boxes, scores, idxs, cfg)
+    assert len(calls) == 1 + 5
+    assert 100 < len(one_keep) <= 700
+    assert torch.equal(one_keep, grouped_keep) and torch.equal(one_dets, grouped_dets)
+
+
+def test_sorted_top_k_is_the_sort_prefix_with_and_without_ties():
+    from detcli.models.post_processing import sorted_top_k
+
+    g = torch.Generator().manual_seed(0)
+    distinct = torch.rand(5000, generator=g)
+    tied = (torch.rand(5000, generator=g) * 50).round() / 50
+    for scores in (distinct, tied, torch.ones(40)):
+        for k in (1, 7, 300, len(scores)):
+            want_v, want_i = scores.sort(descending=True)
+            got_v, got_i = sorted_top_k(scores, k)
+            assert torch.equal(got_v, want_v[:k]) and torch.equal(got_i, want_i[:k]), (k, len(scores))

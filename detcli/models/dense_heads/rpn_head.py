@@ -16,7 +16,7 @@ from torch import nn
 
 from detcli.errors import ConfigError
 from detcli.models.layers import ConvModule
-from detcli.models.post_processing import batched_nms
+from detcli.models.post_processing import batched_nms, sorted_top_k
 from detcli.registry import HEADS
 
 from .anchor_head import AnchorHead
@@ -87,8 +87,7 @@ class RPNHead(AnchorHead):
                 scores = cls_score.reshape(-1, 2).softmax(dim=1)[:, 0]
             deltas = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
             if 0 < nms_pre < scores.shape[0]:
-                scores, order = scores.sort(descending=True)
-                scores, top = scores[:nms_pre], order[:nms_pre]
+                scores, top = sorted_top_k(scores, nms_pre)
                 deltas, anchors = deltas[top, :], anchors[top, :]
             mlvl_scores.append(scores)
             mlvl_deltas.append(deltas)
