@@ -11,9 +11,10 @@ number of iterations. What stays different is what torchvision does not expose: 
 
 Each phase runs in a fresh process, one at a time (so peak RSS is that phase's own):
 train detcli, train torchvision, then for each model mAP on the val split (pycocotools,
-the same code for both) and inference images/s at batch 1 and 8 from decoded images
-(pre-processing, model and post-processing included), and finally detcli's R50-FPN next to
-``fasterrcnn_resnet50_fpn`` at 800x1216 (``benchmarks/model_inference.py``).
+the same code for both), then inference images/s of both trained models at batch 1 and 8
+from decoded images (pre-processing, model and post-processing included), timed in turns
+in one process, and finally detcli's R50-FPN next to ``fasterrcnn_resnet50_fpn`` at
+800x1216 (``benchmarks/model_inference.py``).
 
     .venv/bin/python benchmarks/vs_torchvision.py               # the full schedule (make bench)
     .venv/bin/python benchmarks/vs_torchvision.py --epochs 1    # a quick look
@@ -288,20 +289,28 @@ def train_torchvision(cfg: Any, work_dir: str) -> dict:
     return dict(iters=it, images=it * cfg.data.samples_per_gpu, seconds=elapsed, checkpoint=checkpoint)
 
 
-def test_torchvision(cfg: Any, checkpoint: str) -> dict:
+def torchvision_runner(cfg: Any, checkpoint: str) -> Any:
+    """``run(list of BGR images) -> list of {boxes, scores, labels}`` for the trained torchvision model."""
     import torch
 
     model = build_torchvision(cfg)
     model.load_state_dict(torch.load(checkpoint, weights_only=True))
     model.eval()
-    cat_ids = ShapesForTorchvision(cfg.data.test.ann_file, cfg.data.test.img_prefix, 0.0).cat_ids
-    ids, imgs = val_images(cfg)
 
     def run(batch: list[np.ndarray]) -> list[dict]:
         tensors = [torch.from_numpy(np.ascontiguousarray(b[:, :, ::-1])).permute(2, 0, 1).float().div_(255)
                    for b in batch]
         return [{k: v.numpy() for k, v in out.items()} for out in model(tensors)]
 
+    return run
+
+
+def test_torchvision(cfg: Any, checkpoint: str) -> dict:
+    import torch
+
+    run = torchvision_runner(cfg, checkpoint)
+    cat_ids = ShapesForTorchvision(cfg.data.test.ann_file, cfg.data.test.img_prefix, 0.0).cat_ids
+    ids, imgs = val_images(cfg)
     detections = []
     with torch.inference_mode():
         for img_id, img in zip(ids, imgs):
@@ -310,8 +319,7 @@ def test_torchvision(cfg: Any, checkpoint: str) -> dict:
                 x1, y1, x2, y2 = (float(v) for v in box)
                 detections.append(dict(image_id=img_id, category_id=cat_ids[int(label) - 1],
                                        bbox=[x1, y1, x2 - x1, y2 - y1], score=float(score)))
-    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections),
-                b1=time_batches(run, imgs, 1), b8=time_batches(run, imgs, 8))
+    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,21 +346,23 @@ def train_detcli(cfg: Any, work_dir: str) -> dict:
                 checkpoint=os.path.join(work_dir, "latest.pth"))
 
 
-def test_detcli(cfg: Any, checkpoint: str) -> dict:
-    import torch
-
+def detcli_runner(cfg: Any, checkpoint: str) -> Any:
+    """``run(list of BGR images) -> list of 2.x results`` through detcli's inference API."""
     from detcli.apis import inference_detector, init_detector
 
     model = init_detector(cfg, checkpoint, device="cpu")
+    return lambda batch: inference_detector(model, batch)
+
+
+def test_detcli(cfg: Any, checkpoint: str) -> dict:
+    import torch
+
+    run = detcli_runner(cfg, checkpoint)
     ids, imgs = val_images(cfg)
     with contextlib.redirect_stdout(io.StringIO()):
         from pycocotools.coco import COCO
 
         cat_ids = sorted(COCO(cfg.data.test.ann_file).getCatIds())
-
-    def run(batch: list[np.ndarray]) -> list:
-        return inference_detector(model, batch)
-
     detections = []
     with torch.inference_mode():
         for img_id, img in zip(ids, imgs):
@@ -360,8 +370,27 @@ def test_detcli(cfg: Any, checkpoint: str) -> dict:
                 for x1, y1, x2, y2, score in boxes.tolist():
                     detections.append(dict(image_id=img_id, category_id=cat_ids[label],
                                            bbox=[x1, y1, x2 - x1, y2 - y1], score=score))
-    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections),
-                b1=time_batches(run, imgs, 1), b8=time_batches(run, imgs, 8))
+    return dict(bbox_mAP=coco_bbox_map(cfg.data.test.ann_file, detections))
+
+
+def inference_speed(cfg: Any, checkpoints: dict[str, str], rounds: int) -> dict:
+    """Images/s of both trained models at batch 1 and 8, timed in turns in one process.
+
+    Each round times every model over the whole val split (ours then theirs, then the
+    other way round next round), so both see the same machine load; the median round counts.
+    """
+    runs = {"detcli": detcli_runner(cfg, checkpoints["detcli"]),
+            "torchvision": torchvision_runner(cfg, checkpoints["torchvision"])}
+    _, imgs = val_images(cfg)
+    out: dict[str, dict] = {impl: {} for impl in IMPLS}
+    for batch in (1, 8):
+        samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+        for r in range(rounds):
+            for impl in (IMPLS if r % 2 == 0 else IMPLS[::-1]):
+                samples[impl].append(time_batches(runs[impl], imgs, batch))
+        for impl in IMPLS:
+            out[impl][f"b{batch}"] = statistics.median(samples[impl])
+    return out
 
 
 def r50_inference(threads: int, runs: int) -> dict:
@@ -398,6 +427,8 @@ def run_phase(args: argparse.Namespace) -> dict:
     cfg.seed = args.seed
     if args.phase == "r50":
         out = r50_inference(args.threads, args.r50_runs)
+    elif args.phase == "speed":
+        out = inference_speed(cfg, json.loads(args.checkpoint), args.speed_rounds)
     elif args.phase == "train":
         out = (train_detcli if args.impl == "detcli" else train_torchvision)(cfg, args.work_dir)
     else:
@@ -411,7 +442,8 @@ def _child(args: argparse.Namespace, phase: str, impl: str, **extra: str) -> dic
     os.close(fd)
     cmd = [sys.executable, __file__, "--phase", phase, "--impl", impl, "--result", result,
            "--threads", str(args.threads), "--seed", str(args.seed), "--config", str(args.config),
-           "--data", str(args.data), "--r50-runs", str(args.r50_runs)]
+           "--data", str(args.data), "--r50-runs", str(args.r50_runs),
+           "--speed-rounds", str(args.speed_rounds)]
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]
     for key, value in extra.items():
@@ -479,8 +511,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--r50-runs", type=int, default=5)
+    parser.add_argument("--speed-rounds", type=int, default=3, help="timing rounds per model and batch size")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "vs_torchvision.json")
-    parser.add_argument("--phase", choices=("train", "test", "r50"), help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("train", "test", "speed", "r50"), help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)
@@ -503,6 +536,10 @@ def main() -> None:
             res[impl] = {"train": _child(args, "train", impl, work_dir=work_dir)}
         for impl in IMPLS:
             res[impl]["test"] = _child(args, "test", impl, checkpoint=res[impl]["train"]["checkpoint"])
+        checkpoints = json.dumps({impl: res[impl]["train"]["checkpoint"] for impl in IMPLS})
+        for impl, speeds in _child(args, "speed", "detcli", checkpoint=checkpoints).items():
+            if impl in IMPLS:
+                res[impl]["test"].update(speeds)
     res["r50"] = _child(args, "r50", "detcli")
     res["meta"] = dict(iters=res["detcli"]["train"]["iters"], batch=cfg.data.samples_per_gpu, torch=torch.__version__,
                        threads=args.threads, cpus=os.cpu_count(), config=str(args.config.relative_to(ROOT)),
