@@ -346,11 +346,15 @@ def train_detcli(cfg: Any, work_dir: str) -> dict:
                 checkpoint=os.path.join(work_dir, "latest.pth"))
 
 
-def detcli_runner(cfg: Any, checkpoint: str) -> Any:
-    """``run(list of BGR images) -> list of 2.x results`` through detcli's inference API."""
+def detcli_runner(cfg: Any, checkpoint: str, fuse: bool = False) -> Any:
+    """``run(list of BGR images) -> list of 2.x results`` through detcli's inference API
+    (``fuse``: BatchNorm folded into the convolutions, as ``det test --fuse-conv-bn`` does)."""
     from detcli.apis import inference_detector, init_detector
+    from detcli.tools.fuse_conv_bn import fuse_conv_bn
 
     model = init_detector(cfg, checkpoint, device="cpu")
+    if fuse:
+        model = fuse_conv_bn(model)
     return lambda batch: inference_detector(model, batch)
 
 
@@ -380,16 +384,17 @@ def inference_speed(cfg: Any, checkpoints: dict[str, str], rounds: int) -> dict:
     other way round next round), so both see the same machine load; the median round counts.
     """
     runs = {"detcli": detcli_runner(cfg, checkpoints["detcli"]),
+            "detcli_fused": detcli_runner(cfg, checkpoints["detcli"], fuse=True),
             "torchvision": torchvision_runner(cfg, checkpoints["torchvision"])}
     _, imgs = val_images(cfg)
-    out: dict[str, dict] = {impl: {} for impl in IMPLS}
+    out: dict[str, dict] = {name: {} for name in runs}
     for batch in (1, 8):
-        samples: dict[str, list[float]] = {impl: [] for impl in IMPLS}
+        samples: dict[str, list[float]] = {name: [] for name in runs}
         for r in range(rounds):
-            for impl in (IMPLS if r % 2 == 0 else IMPLS[::-1]):
-                samples[impl].append(time_batches(runs[impl], imgs, batch))
-        for impl in IMPLS:
-            out[impl][f"b{batch}"] = statistics.median(samples[impl])
+            for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
+                samples[name].append(time_batches(runs[name], imgs, batch))
+        for name in runs:
+            out[name][f"b{batch}"] = statistics.median(samples[name])
     return out
 
 
@@ -477,6 +482,8 @@ def table_rows(res: dict) -> list[tuple[str, str, str, str]]:
             t["train"]["images"] / t["train"]["seconds"], ".2f"),
         row("inference images/s, batch 1", d["test"]["b1"], t["test"]["b1"], ".2f"),
         row("inference images/s, batch 8", d["test"]["b8"], t["test"]["b8"], ".2f"),
+        row("... with det test's --fuse-conv-bn, batch 1", res["detcli_fused"]["b1"], t["test"]["b1"], ".2f"),
+        row("... with det test's --fuse-conv-bn, batch 8", res["detcli_fused"]["b8"], t["test"]["b8"], ".2f"),
         row("peak RSS training, MB (lower is better)", d["train"]["peak_rss_mb"], t["train"]["peak_rss_mb"],
             ".0f", lower_better=True),
         row("peak RSS inference, MB (lower is better)", d["test"]["peak_rss_mb"], t["test"]["peak_rss_mb"],
@@ -537,9 +544,10 @@ def main() -> None:
         for impl in IMPLS:
             res[impl]["test"] = _child(args, "test", impl, checkpoint=res[impl]["train"]["checkpoint"])
         checkpoints = json.dumps({impl: res[impl]["train"]["checkpoint"] for impl in IMPLS})
-        for impl, speeds in _child(args, "speed", "detcli", checkpoint=checkpoints).items():
-            if impl in IMPLS:
-                res[impl]["test"].update(speeds)
+        speeds = _child(args, "speed", "detcli", checkpoint=checkpoints)
+        for impl in IMPLS:
+            res[impl]["test"].update(speeds[impl])
+        res["detcli_fused"] = speeds["detcli_fused"]
     res["r50"] = _child(args, "r50", "detcli")
     res["meta"] = dict(iters=res["detcli"]["train"]["iters"], batch=cfg.data.samples_per_gpu, torch=torch.__version__,
                        threads=args.threads, cpus=os.cpu_count(), config=str(args.config.relative_to(ROOT)),

@@ -59,5 +59,5 @@ def test_narrow_torchvision_resnet18_is_initialised_like_torchvisions(cfg):
     torch.manual_seed(0)
     net = vt.torchvision_resnet18(32, zero_init_residual=True)
     assert [getattr(net, f"layer{i}")[0].conv1.out_channels for i in range(1, 5)] == [32, 64, 128, 256]
-    assert all(float(block.bn2.weight.abs().sum()) == 0 for i in range(1, 5) for block in getattr(net, f"layer{i}"))
-    assert float(net.bn1.weight.mean()) == 1.0
+    assert all(float(block.bn2.weight.detach().abs().sum()) == 0 for i in range(1, 5) for block in getattr(net, f"layer{i}"))
+    assert float(net.bn1.weight.detach().mean()) == 1.0
