@@ -5,9 +5,10 @@ torchvision's model is built to match ``configs/shapes/faster_rcnn_r18_fpn_shape
 ResNet-18 + FPN (its width, trained from scratch, BatchNorm updated), FPN width, anchors (sizes, ratios,
 strides), RPN/RoI sampler sizes and IoU thresholds, proposal counts, RoI size, head width, box
 coder weights, test thresholds, image size (320, no resize), normalisation, flip augmentation,
-batch size, loader workers, optimizer, warmup + step LR schedule, gradient clipping and
-number of iterations. What stays different is what torchvision does not expose: its losses
-(smooth L1 with beta 1/9 vs detcli's L1), RoIAlign ``aligned=False``, its layer initialisation.
+batch size, loader workers, optimizer, warmup + step LR schedule, gradient clipping, box
+losses (the config uses torchvision's smooth L1 with beta 1/9) and number of iterations. What
+stays different is what torchvision does not expose: RoIAlign ``aligned=False`` and its layer
+initialisation.
 
 Each phase runs in a fresh process, one at a time (so peak RSS is that phase's own):
 train detcli, train torchvision, then for each model mAP on the val split (pycocotools,

@@ -17,10 +17,14 @@ model = dict(
         norm_eval=False,  # and so do the BatchNorm statistics
         init_cfg=None),  # no pretrained weights offline
     neck=dict(in_channels=[32, 64, 128, 256], out_channels=64, norm_cfg=norm_cfg, num_outs=5),
-    rpn_head=dict(in_channels=64, feat_channels=64),
+    # smooth L1 with beta 1/9 (instead of the 2.x L1) is torchvision's FasterRCNN's box loss:
+    # benchmarks/vs_torchvision.py compares the two toolboxes with as few differences as possible
+    rpn_head=dict(in_channels=64, feat_channels=64,
+                  loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0)),
     roi_head=dict(
         bbox_roi_extractor=dict(roi_layer=dict(sampling_ratio=2), out_channels=64),
-        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=4)),
+        bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=4,
+                       loss_bbox=dict(_delete_=True, type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=500, max_per_img=300),
         rcnn=dict(sampler=dict(num=64))),
