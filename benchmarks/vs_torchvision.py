@@ -5,10 +5,10 @@ torchvision's model is built to match ``configs/shapes/faster_rcnn_r18_fpn_shape
 ResNet-18 + FPN (its width, trained from scratch, BatchNorm updated), FPN width, anchors (sizes, ratios,
 strides), RPN/RoI sampler sizes and IoU thresholds, proposal counts, RoI size, head width, box
 coder weights, test thresholds, image size (320, no resize), normalisation, flip augmentation,
-batch size, loader workers, optimizer, warmup + step LR schedule, gradient clipping, box
-losses (the config uses torchvision's smooth L1 with beta 1/9) and number of iterations. What
-stays different is what torchvision does not expose: RoIAlign ``aligned=False`` and its layer
-initialisation.
+batch size, loader workers, optimizer, warmup + step LR schedule, gradient clipping, the box
+head's initialisation (the config keeps torch.nn.Linear's, as torchvision does) and number of
+iterations. What stays different: the box losses (the config's L1 against torchvision's smooth
+L1 with beta 1/9), RoIAlign ``aligned=False`` in torchvision, and the FPN's initialisation.
 
 Each phase runs in a fresh process, one at a time (so peak RSS is that phase's own):
 train detcli, train torchvision, then for each model mAP on the val split (pycocotools,
@@ -198,7 +198,7 @@ def build_torchvision(cfg: Any) -> Any:
     rpn_a, rpn_s = train_cfg.rpn.assigner, train_cfg.rpn.sampler
     rcnn_a, rcnn_s = train_cfg.rcnn.assigner, train_cfg.rcnn.sampler
     pipeline_scale = cfg.data.train.pipeline[2]["img_scale"]
-    return FasterRCNN(
+    model = FasterRCNN(
         backbone, num_classes=None, min_size=min(pipeline_scale), max_size=max(pipeline_scale),
         image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],  # = the config's /255
         rpn_anchor_generator=anchors,
@@ -216,6 +216,36 @@ def build_torchvision(cfg: Any) -> Any:
         box_batch_size_per_image=rcnn_s.num, box_positive_fraction=rcnn_s.pos_fraction,
         bbox_reg_weights=tuple(1.0 / s for s in stds),
     )
+    mirror_box_head_init(m.roi_head.bbox_head.get("init_cfg"), model.roi_heads)
+    return model
+
+
+# torch.nn.Linear's own weight initialisation, spelled as a detcli init_cfg
+LINEAR_DEFAULT_INIT = dict(type="Kaiming", layer="Linear", a=5**0.5, mode="fan_in", nonlinearity="leaky_relu",
+                           distribution="uniform")
+
+
+def mirror_box_head_init(init_cfg: Any, roi_heads: Any) -> None:
+    """Start torchvision's box head as the config starts detcli's.
+
+    torchvision keeps torch.nn.Linear's initialisation; a config without ``init_cfg`` gets
+    mmdetection 2.x's (Xavier shared fcs, N(0, 0.01) classifier, N(0, 0.001) regressor), which
+    changes the mAP reached from scratch by a few points, so it is mirrored too.
+    """
+    from torch import nn
+
+    if init_cfg is not None:
+        given = {k: v for k, v in dict(init_cfg).items() if k != "bias"}
+        if given != LINEAR_DEFAULT_INIT or dict(init_cfg).get("bias", 0) != 0:
+            raise ValueError(f"vs_torchvision: cannot mirror the box head's init_cfg {init_cfg}; "
+                             f"use None (2.x's) or {LINEAR_DEFAULT_INIT}")
+        return
+    for fc in (roi_heads.box_head.fc6, roi_heads.box_head.fc7):
+        nn.init.xavier_uniform_(fc.weight)
+        nn.init.zeros_(fc.bias)
+    for fc, std in ((roi_heads.box_predictor.cls_score, 0.01), (roi_heads.box_predictor.bbox_pred, 0.001)):
+        nn.init.normal_(fc.weight, std=std)
+        nn.init.zeros_(fc.bias)
 
 
 class ShapesForTorchvision:
@@ -551,7 +581,7 @@ def main() -> None:
         res["detcli_fused"] = speeds["detcli_fused"]
     res["r50"] = _child(args, "r50", "detcli")
     res["meta"] = dict(iters=res["detcli"]["train"]["iters"], batch=cfg.data.samples_per_gpu, torch=torch.__version__,
-                       threads=args.threads, cpus=os.cpu_count(), config=str(args.config.relative_to(ROOT)),
+                       threads=args.threads, cpus=os.cpu_count(), config=os.path.relpath(args.config, ROOT),
                        epochs=cfg.runner.max_epochs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".tmp")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
@@ -61,3 +62,41 @@ def test_narrow_torchvision_resnet18_is_initialised_like_torchvisions(cfg):
     assert [getattr(net, f"layer{i}")[0].conv1.out_channels for i in range(1, 5)] == [32, 64, 128, 256]
     assert all(float(block.bn2.weight.detach().abs().sum()) == 0 for i in range(1, 5) for block in getattr(net, f"layer{i}"))
     assert float(net.bn1.weight.detach().mean()) == 1.0
+
+
+def test_box_head_linears_start_from_the_same_distribution_on_both_sides(cfg):
+    """The config initialises its box head as torch.nn.Linear does, which is what torchvision's
+    TwoMLPHead and FastRCNNPredictor keep: uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights."""
+    from detcli.models import build_detector
+
+    torch.manual_seed(0)
+    ours = build_detector(cfg.model)
+    ours.init_weights()
+    theirs = vt.build_torchvision(cfg).roi_heads
+    head = ours.roi_head.bbox_head
+    pairs = [(head.shared_fcs[0], theirs.box_head.fc6), (head.shared_fcs[1], theirs.box_head.fc7),
+             (head.fc_cls, theirs.box_predictor.cls_score), (head.fc_reg, theirs.box_predictor.bbox_pred)]
+    for detcli_fc, tv_fc in pairs:
+        assert detcli_fc.in_features == tv_fc.in_features
+        bound = detcli_fc.in_features**-0.5
+        for fc in (detcli_fc, tv_fc):
+            weight = fc.weight.detach()
+            assert 0.9 * bound < float(weight.abs().max()) <= bound
+            assert float(weight.std()) == pytest.approx(bound / 3**0.5, rel=0.15)
+
+
+def test_a_config_with_2x_box_head_init_gets_it_mirrored_on_torchvisions_side(cfg):
+    cfg = copy.deepcopy(cfg)
+    torch.manual_seed(0)
+    default = vt.build_torchvision(cfg).roi_heads
+    cfg.model.roi_head.bbox_head.init_cfg = None
+    mirrored = vt.build_torchvision(cfg).roi_heads
+    assert float(mirrored.box_predictor.cls_score.weight.detach().std()) == pytest.approx(0.01, rel=0.15)
+    assert float(mirrored.box_predictor.bbox_pred.weight.detach().std()) == pytest.approx(0.001, rel=0.15)
+    assert float(mirrored.box_head.fc6.bias.detach().abs().max()) == 0.0
+    fan = mirrored.box_head.fc6.in_features + mirrored.box_head.fc6.out_features
+    assert float(mirrored.box_head.fc6.weight.detach().abs().max()) == pytest.approx((6 / fan) ** 0.5, rel=0.02)
+    assert float(default.box_predictor.bbox_pred.weight.detach().std()) > 10 * 0.001
+    cfg.model.roi_head.bbox_head.init_cfg = dict(type="Normal", std=0.02, layer="Linear")
+    with pytest.raises(ValueError, match="cannot mirror"):
+        vt.build_torchvision(cfg)
