@@ -136,7 +136,6 @@ def torchvision_resnet18(base_channels: int, zero_init_residual: bool) -> Any:
     torchvision hard-codes the widths, so for another width the stem and the four stages are
     rebuilt with its own ``_make_layer``/``BasicBlock`` and initialised as its constructor does.
     """
-    import torch
     from torch import nn
     from torchvision.models import resnet18
     from torchvision.models.resnet import BasicBlock
@@ -159,7 +158,7 @@ def torchvision_resnet18(base_channels: int, zero_init_residual: bool) -> Any:
     if zero_init_residual:
         for mod in net.modules():
             if isinstance(mod, BasicBlock):
-                torch.nn.init.constant_(mod.bn2.weight, 0)
+                nn.init.constant_(mod.bn2.weight, 0)
     return net
 
 
@@ -235,8 +234,7 @@ def mirror_box_head_init(init_cfg: Any, roi_heads: Any) -> None:
     from torch import nn
 
     if init_cfg is not None:
-        given = {k: v for k, v in dict(init_cfg).items() if k != "bias"}
-        if given != LINEAR_DEFAULT_INIT or dict(init_cfg).get("bias", 0) != 0:
+        if dict(init_cfg) != LINEAR_DEFAULT_INIT:
             raise ValueError(f"vs_torchvision: cannot mirror the box head's init_cfg {init_cfg}; "
                              f"use None (2.x's) or {LINEAR_DEFAULT_INIT}")
         return

@@ -4,7 +4,8 @@
 # benchmarks/vs_torchvision.py pits it against torchvision's FasterRCNN built the same way.
 _base_ = [
     '../_base_/models/faster_rcnn_r50_fpn.py',
-    '../_base_/datasets/shapes_instance.py',
+    '../_base_/datasets/shapes_detection.py',
+    '../_base_/schedules/schedule_shapes_4e.py',
     '../_base_/default_runtime.py',
 ]
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -32,23 +33,5 @@ model = dict(
         rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 
-img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
-train_pipeline = [  # boxes only: no masks to load
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', img_scale=(320, 320), keep_ratio=True),
-    dict(type='RandomFlip', flip_ratio=0.5),
-    dict(type='Normalize', **img_norm_cfg),
-    dict(type='Pad', size_divisor=32),
-    dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels']),
-]
-data = dict(samples_per_gpu=4, workers_per_gpu=1, train=dict(pipeline=train_pipeline))
-evaluation = dict(metric=['bbox'])
-
-optimizer = dict(type='AdamW', lr=0.001, weight_decay=0.05)
-optimizer_config = dict(grad_clip=dict(max_norm=10, norm_type=2))
-# the demo's schedule: 4 epochs of the 1200 generated training images (300 iterations each)
-lr_config = dict(policy='step', warmup='linear', warmup_iters=200, warmup_ratio=0.001, step=[3])
-runner = dict(type='EpochBasedRunner', max_epochs=4)
-log_config = dict(interval=50)
+data = dict(samples_per_gpu=4, workers_per_gpu=1)
+log_config = dict(interval=50)  # six log lines in a 300-iteration epoch

@@ -12,6 +12,7 @@
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn.py',
     '../_base_/datasets/shapes_instance.py',
+    '../_base_/schedules/schedule_shapes_4e.py',
     '../_base_/default_runtime.py',
 ]
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -38,9 +39,4 @@ model = dict(
 # `make demo` generates 1200 training images (det make-data shapes data/shapes --num-train 1200):
 # an epoch is then 300 iterations, and the per-epoch evaluation stays a small part of the run.
 data = dict(samples_per_gpu=4, workers_per_gpu=1)
-
-optimizer = dict(type='AdamW', lr=0.001, weight_decay=0.05)
-optimizer_config = dict(grad_clip=dict(max_norm=10, norm_type=2))
-lr_config = dict(policy='step', warmup='linear', warmup_iters=200, warmup_ratio=0.001, step=[3])
-runner = dict(type='EpochBasedRunner', max_epochs=4)
-log_config = dict(interval=50)
+log_config = dict(interval=50)  # six log lines in a 300-iteration epoch

@@ -133,7 +133,7 @@ class _Pipelines:
         from detcli.data.pipelines import replace_ImageToTensor
 
         with warnings.catch_warnings():  # batching is this API's own choice: nothing for the user to fix
-            warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message='"ImageToTensor" cannot batch', category=UserWarning)
             self._steps = replace_ImageToTensor(_test_pipeline_cfg(cfg))
         self._built: dict[bool, Any] = {}
 

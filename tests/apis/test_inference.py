@@ -222,3 +222,21 @@ def test_no_meta_classes_and_device_errors(files):
         assert "--device cpu" in info.value.hint
     with pytest.raises(DetError, match="unknown device"):
         init_detector(str(files / "tiny.py"), device="gpu7")
+
+
+def test_batching_replaces_image_to_tensor_without_warning_the_user(files):
+    """inference_detector batches by its own choice: swapping the config's ImageToTensor is not the
+    user's to fix, so it stays silent."""
+    import warnings
+
+    from detcli.apis import inference_detector, init_detector
+
+    model = init_detector(str(files / "tiny.py"), str(files / "tiny.pth"), device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("a warning of the caller's own", UserWarning, stacklevel=1)  # proves the recorder records
+        results = inference_detector(model, [str(files / "img0.png"), str(files / "img1.png")])
+    assert len(results) == 2
+    messages = [str(w.message) for w in caught]
+    assert "a warning of the caller's own" in messages
+    assert not any("ImageToTensor" in m for m in messages), messages
