@@ -193,6 +193,19 @@ def test_det_train_log_keeps_2_28_val_loss_names_and_plots_train_and_val(tiny_ru
     assert summary["logs"][0]["iters_per_epoch"] == 2
 
 
+def test_val_workflow_losses_under_training_names_as_mmdetection_2_27_and_earlier_log_them(tmp_path):
+    records = [train(1, 1, time=1.0, loss=2.0), train(1, 2, time=1.0, loss=1.8),
+               val(1, it=3, time=9.0, data_time=0.1, loss=2.5),  # the val epoch's line: its time is no train time
+               train(2, 1, time=1.0, loss=1.5), train(2, 2, time=3.0, loss=1.4), val(2, it=3, time=9.0, loss=2.2)]
+    path = write_log(tmp_path / "old.log.json", records)
+    summary = run_plot([str(path)], ["loss"], out=str(tmp_path / "old.png"))
+    train_s, val_s = summary["series"]
+    assert (train_s["x"], train_s["y"]) == ([1, 2, 3, 4], [2.0, 1.8, 1.5, 1.4])
+    assert (val_s["mode"], val_s["key"], val_s["x"], val_s["y"]) == ("val", "loss", [2, 4], [2.5, 2.2])
+    t = train_time(read_json_log(path), include_outliers=True)
+    assert t.epoch_times == {1: 1.0, 2: 2.0}
+
+
 def test_plot_cli_legend_aliases_json_and_default_file(tiny_run, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = ["analyze-logs", "plot_curve", str(tiny_run.json_log), str(FIXTURE), "--keys", "loss", "acc",
