@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from detcli.errors import DataError, DetError
-from detcli.tools.log_plot import build_panels, draw, finite_points
+from detcli.tools.log_plot import build_panels, draw, finite_points, is_interactive
 from detcli.tools.log_records import RunLog, read_json_log
 
 
@@ -170,7 +170,7 @@ def run_plot(logs: list[str], keys: list[str] | None = None, legend: list[str] |
     """``det analyze-logs plot``: draw the curves; returns (and with ``as_json`` prints) what was plotted.
 
     Without ``out`` the figure is saved under a name made of the first log and the keys,
-    unless ``backend`` names an interactive matplotlib backend, which shows it in a window.
+    unless ``backend`` names an interactive matplotlib backend (TkAgg, QtAgg...), which shows it.
     """
     runs = [read_json_log(p) for p in logs]
     keys = list(keys or default_keys(runs))
@@ -180,7 +180,7 @@ def run_plot(logs: list[str], keys: list[str] | None = None, legend: list[str] |
     if not any(p.series for p in panels):
         raise DataError(f"nothing to plot for {', '.join(keys)} from epoch {start_epoch} on",
                         hint="lower --start-epoch")
-    if out is None and backend is None:
+    if out is None and not (backend and is_interactive(backend)):
         out = default_out(logs, keys)
     saved = draw(panels, out, title=title, style=style, backend=backend, legend=legend_map(runs, keys, legend))
     summary = {

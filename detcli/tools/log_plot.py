@@ -80,16 +80,19 @@ def series_of(run: RunLog, key: str, unit: str, label: str, start_epoch: int = 1
         out.append(train)
     val_key = val_key_for(run, key)
     if val_key is not None:
-        val = Series(label, run.path, key if val_key == key else val_key, "val")
+        val = Series(label, run.path, val_key, "val")
         for record in run.val:
-            if val_key in record and is_number(record[val_key]) and _keep(record, start_epoch):
-                if unit == EPOCH:
-                    val.x.append(int(record["epoch"]))
-                elif run.by_epoch:
-                    val.x.append(int(record["epoch"]) * run.iters_per_epoch)
-                else:
-                    val.x.append(int(record["_after_iter"]))
-                val.y.append(float(record[val_key]))
+            if not (val_key in record and is_number(record[val_key]) and _keep(record, start_epoch)):
+                continue
+            if run.by_epoch and not is_number(record.get("epoch")):
+                continue  # a val line that cannot be placed
+            if unit == EPOCH:
+                val.x.append(int(record["epoch"]))
+            elif run.by_epoch:
+                val.x.append(int(record["epoch"]) * run.iters_per_epoch)
+            else:
+                val.x.append(int(record["_after_iter"]))
+            val.y.append(float(record[val_key]))
         out.append(val)
     return [s for s in out if s.x]
 
@@ -116,15 +119,14 @@ def draw(panels: list[Panel], out: str | None, title: str | None = None, style: 
     ``backend`` when ``out`` is None. ``legend`` maps (log path, key) to a label. Returns ``out``."""
     import matplotlib
 
-    if backend:
-        try:
-            matplotlib.use(backend, force=True)
-        except (ImportError, ValueError) as err:
-            raise DetError(f"matplotlib backend {backend!r} cannot be used here: {err}",
-                           hint="leave out --backend to save the figure with --out FILE.png") from None
-    else:
-        matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    try:
+        matplotlib.use(backend or "Agg", force=True)
+        import matplotlib.pyplot as plt
+
+        plt.switch_backend(backend or "Agg")
+    except (ImportError, ValueError) as err:
+        raise DetError(f"matplotlib backend {backend!r} cannot be used here: {err}",
+                       hint="leave out --backend to save the figure with --out FILE.png") from None
     import seaborn as sns
     from matplotlib.ticker import MaxNLocator
 
@@ -161,6 +163,19 @@ def draw(panels: list[Panel], out: str | None, title: str | None = None, style: 
         return _save_atomically(fig, out)
     finally:
         plt.close(fig)
+
+
+def is_interactive(backend: str) -> bool:
+    """Whether matplotlib ``backend`` opens windows (``plt.show`` does nothing with Agg, pdf, svg...)."""
+    try:
+        from matplotlib.backends import BackendFilter, backend_registry
+
+        interactive = backend_registry.list_builtin(BackendFilter.INTERACTIVE)
+    except ImportError:  # matplotlib < 3.9
+        from matplotlib import rcsetup
+
+        interactive = rcsetup.interactive_bk
+    return backend.lower() in {b.lower() for b in interactive}
 
 
 def _save_atomically(fig: Any, out: str) -> str:

@@ -60,7 +60,7 @@ class RunLog:
     def train_position(self, record: dict[str, Any]) -> int:
         """The global iteration of a train record (iterations do not restart at each epoch)."""
         if self.by_epoch:
-            return (int(record["epoch"]) - 1) * self.iters_per_epoch + int(record["iter"])
+            return (int(record.get("epoch") or 1) - 1) * self.iters_per_epoch + int(record["iter"])
         return int(record["iter"])
 
 

@@ -123,6 +123,9 @@ def test_plot_mmdetection_log_per_global_iteration_and_per_epoch(tmp_path):
     assert mAP["x"] == [2, 3, 4, 5, 6]
     assert mAP["y"] == [d["bbox_mAP"] for d in lines if "bbox_mAP" in d]
 
+    later = run_plot([str(FIXTURE)], ["loss_cls", "bbox_mAP"], start_epoch=4, out=str(out))["series"]
+    assert later[0]["x"] == [x for x in loss["x"] if x > 3 * 60] and later[1]["x"] == [4, 5, 6]
+
 
 def test_unknown_key_is_one_line_naming_the_keys_of_the_log(capsys, tmp_path):
     assert main(["analyze-logs", "plot", str(FIXTURE), "--keys", "loss_cls", "mAP", "--out",
@@ -224,6 +227,11 @@ def test_plot_cli_legend_aliases_json_and_default_file(tiny_run, tmp_path, capsy
     assert "--legend got 2 labels for 1 log(s) and 1 key(s)" in capsys.readouterr().err
     assert main(["analyze-logs", "plot", str(FIXTURE), "--keys", "loss", "--out", "x.bmpx"]) == 1
     assert "unknown format 'bmpx'" in capsys.readouterr().err
+    assert main(["analyze-logs", "plot", str(FIXTURE), "--keys", "loss", "--backend", "nonsense"]) == 1
+    assert "matplotlib backend 'nonsense' cannot be used here" in capsys.readouterr().err
+    # a non-interactive backend shows nothing: the figure is saved under the default name
+    assert main(["analyze-logs", "plot", str(FIXTURE), "--keys", "loss", "--backend", "agg"]) == 0
+    png_is_a_picture(tmp_path / "mmdet228_mask_rcnn_r18_fpn_loss.png")
 
 
 def test_bad_log_files_are_one_line_each(tmp_path, capsys):
