@@ -9,11 +9,14 @@ from detcli.cli.app import app, state
 # isort: split
 # Each import below adds its commands to ``app``.
 from detcli.cli import (
+    analyze_logs,  # noqa: F401
+    benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
     eval_metric,  # noqa: F401
     infer,  # noqa: F401
     make_data,  # noqa: F401
     print_config,  # noqa: F401
+    publish,  # noqa: F401
     test,  # noqa: F401
     train,  # noqa: F401
     webcam,  # noqa: F401

@@ -164,6 +164,8 @@ class BaseDetector(BaseModule):
         return dict(loss=loss, log_vars=log_vars, num_samples=len(data["img_metas"]))
 
     def val_step(self, data: Mapping, optimizer=None) -> dict:
+        """Losses of a ``('val', 1)`` workflow epoch, logged as ``<name>_val`` in ``mode: val`` lines, as
+        mmdetection 2.28 logs them (2.27 and earlier used the training names; ``det analyze-logs`` reads both)."""
         loss, log_vars = self._parse_losses(self(**data))
         return dict(loss=loss, log_vars={f"{k}_val": v for k, v in log_vars.items()},
                     num_samples=len(data["img_metas"]))
