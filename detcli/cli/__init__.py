@@ -11,6 +11,7 @@ from detcli.cli.app import app, state
 from detcli.cli import (
     browse_dataset,  # noqa: F401
     eval_metric,  # noqa: F401
+    flops,  # noqa: F401
     infer,  # noqa: F401
     make_data,  # noqa: F401
     print_config,  # noqa: F401
