@@ -18,7 +18,7 @@ def flops(
         None, "--shape", metavar="H [W]", help="Input height and width, or one size for both (default 1280 800)."),
     cfg_options: list[str] | None = cfg_options_option(),
     size_divisor: int = typer.Option(
-        32, "--size-divisor", help="Round the input up to a multiple of this, as the test pipeline pads (0: off)."),
+        32, "--size-divisor", help="Round the input up to a multiple of this, as the test pipeline pads (0 or -1: off)."),
     depth: int = typer.Option(2, "--depth", help="Rows of the per-module table down to this depth (0: no table)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table and summary."),
 ) -> None:

@@ -181,7 +181,8 @@ def input_shape_from(shape: Sequence[int] | None, size_divisor: int = 32) -> tup
     """``(requested, padded)`` input shapes ``(3, h, w)`` from ``--shape H W`` or ``--shape S``.
 
     As in mmdetection's get_flops.py the two numbers are height then width, and a positive
-    ``size_divisor`` rounds each up to a multiple of it (the padding the test pipeline does).
+    ``size_divisor`` rounds each up to a multiple of it (the padding the test pipeline does);
+    0 or a negative one (mmdetection's ``-1``) leaves the shape as given.
     """
     shape = tuple(shape) if shape else DEFAULT_SHAPE
     if len(shape) == 1:
@@ -193,8 +194,6 @@ def input_shape_from(shape: Sequence[int] | None, size_divisor: int = 32) -> tup
                           hint="e.g. --shape 1280 800, or --shape 1024 for a square input")
     if h <= 0 or w <= 0:
         raise ConfigError(f"--shape must be positive, got {h} x {w}")
-    if size_divisor < 0:
-        raise ConfigError(f"--size-divisor must be 0 (no padding) or positive, got {size_divisor}")
     requested = (3, h, w)
     if size_divisor > 0:
         h = math.ceil(h / size_divisor) * size_divisor
@@ -319,6 +318,13 @@ def format_params(params: float) -> str:
     return str(int(params))
 
 
+def _short(count: float) -> str:
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= scale:
+            return f"{count / scale:.2f}{unit}"
+    return str(int(count))
+
+
 def summary_lines(report: FlopsReport) -> list[str]:
     """The block mmdetection's get_flops.py prints, then what was counted and what was not."""
     lines = []
@@ -334,7 +340,7 @@ def summary_lines(report: FlopsReport) -> list[str]:
         + (f" ({report.params_total:,} in all, {report.params_frozen:,} frozen)" if report.params_frozen else ""),
         f"Forward: {report.dummy_forward}",
         "Counted (1 multiply-add = 1 FLOP): "
-        + (", ".join(f"{op} {n / 1e9:.2f}G" for op, n in report.flops_by_operator.items()) or "nothing"),
+        + (", ".join(f"{op} {_short(n)}" for op, n in report.flops_by_operator.items()) or "nothing"),
     ]
     if report.uncounted_ops:
         ops = ", ".join(f"{op} x{n}" for op, n in report.uncounted_ops.items())
