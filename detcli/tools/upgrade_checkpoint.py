@@ -16,9 +16,10 @@ names and shapes rather than from the config text stored in the checkpoint):
   towers: ``cls_convs.0.weight`` becomes ``cls_convs.0.conv.weight``.
 
 Sigmoid classifiers (RetinaNet's ``retina_cls``, RPN, FCOS) had no background output and
-are left alone. Two details differ from mmdetection's script on purpose: its bias
-handling rotates sigmoid biases and drops the last (not the background) group of
-``fc_reg``/``conv_logits`` biases; here weights and biases always move together.
+are left alone. Biases differ from what mmdetection's script writes, on purpose: it
+rotates the biases of sigmoid classifiers (``retina_cls``; ``rpn_cls`` before 2.5) while
+their weights stay, and drops the last rather than the background group of the
+``fc_reg``/``conv_logits`` biases; here a bias always moves with its weight rows.
 """
 
 from __future__ import annotations
