@@ -243,7 +243,13 @@ def count_model(model: nn.Module, input_shape: tuple[int, int, int], max_depth: 
         analysis.clear_op_handles().set_op_handle(**mmcv_style_handles())
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
         with torch.no_grad():
-            total = int(analysis.total())
+            try:
+                total = int(analysis.total())
+            except RuntimeError as err:  # torch.jit.trace could not follow the forward
+                reason = " ".join(str(err).split())[:200] or type(err).__name__
+                raise ConfigError(f"cannot trace {type(model).__name__}.{forward}() to count its FLOPs: {reason}",
+                                  hint="the forward must take one image tensor and return tensors "
+                                       "(tuples/lists of them); run with --debug for the traceback") from err
         by_operator = {k: int(v) for k, v in analysis.by_operator().most_common()}
         uncounted = dict(Counter(analysis.unsupported_ops()).most_common())
         by_module = analysis.by_module()

@@ -190,3 +190,12 @@ def test_cli_json_parses_and_agrees_with_the_tool(capsys):
     assert data["params"] == direct.params == data["params_total"]  # frozen_stages=-1: all params train
     assert {row["name"] for row in data["modules"]} == {"model", "backbone", "neck", "bbox_head"}
     assert data["flops_by_operator"]["conv"] <= data["flops"]
+
+
+def test_an_untraceable_forward_is_one_clear_error():
+    class ReturnsANumber(nn.Module):
+        def forward(self, x):
+            return x, 3
+
+    with pytest.raises(ConfigError, match=r"cannot trace ReturnsANumber\.forward\(\) to count its FLOPs: .*tracer"):
+        count_model(ReturnsANumber(), (1, 2, 2), forward="forward")
