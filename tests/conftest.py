@@ -26,3 +26,9 @@ def _seed_everything():
     except ImportError:  # pragma: no cover - torch is a hard dependency
         pass
     yield
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_weights_only(monkeypatch):
+    """``--unsafe-load`` sets an environment switch; no test may leave it on for the next one."""
+    monkeypatch.setenv("DETCLI_UNSAFE_LOAD", "0")

@@ -13,12 +13,14 @@ from detcli.cli import (
     benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
     eval_metric,  # noqa: F401
+    flops,  # noqa: F401
     infer,  # noqa: F401
     make_data,  # noqa: F401
     print_config,  # noqa: F401
     publish,  # noqa: F401
     test,  # noqa: F401
     train,  # noqa: F401
+    upgrade_ckpt,  # noqa: F401
     webcam,  # noqa: F401
 )
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from detcli.cli.app import app
+from detcli.cli.checkpoint_options import apply_unsafe_load, unsafe_load_option
 
 
 @app.command("infer")
@@ -24,12 +25,14 @@ def infer(
     async_test: bool = typer.Option(False, "--async-test", help="Use the asynchronous inference API."),
     batch_size: int = typer.Option(1, "--batch-size", help="Images per forward pass."),
     wait_time: float = typer.Option(1.0, "--wait-time", help="Seconds each shown frame stays (0: until a key)."),
+    unsafe_load: bool = unsafe_load_option(),
 ) -> None:
     """Detect objects in INPUT. Without --out-dir, prints one JSON line of detections per image."""
     from detcli.tools.infer_runner import InferOptions, default_device, run_infer
 
     if palette not in ("coco", "voc", "citys", "random"):
         raise typer.BadParameter(f"{palette!r} is not one of coco, voc, citys, random", param_hint="--palette")
+    apply_unsafe_load(unsafe_load)
     run_infer(InferOptions(input=input, config=str(config), checkpoint=checkpoint, device=device or default_device(),
                            score_thr=score_thr, out_dir=out_dir, out_file=out_file, show=show, palette=palette,
                            async_test=async_test, batch_size=batch_size, wait_time=wait_time))

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from detcli.cli.app import app
+from detcli.cli.checkpoint_options import apply_unsafe_load, unsafe_load_option
 from detcli.cli.options import (
     MultiValueCommand,
     cfg_options_option,
@@ -41,12 +42,14 @@ def test(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),
     gpu_collect: bool = typer.Option(False, "--gpu-collect", help="Gather results through the process group."),
     tmpdir: str | None = typer.Option(None, "--tmpdir", help="Shared folder for gathering results from processes."),
+    unsafe_load: bool = unsafe_load_option(),
 ) -> None:
     """Run CONFIG's test set through CHECKPOINT: save, evaluate, format or draw the results."""
     from detcli.tools.test_runner import TestOptions, run_test
 
     if launcher not in ("none", "pytorch", "slurm", "mpi"):
         raise typer.BadParameter(f"{launcher!r} is not one of none, pytorch, slurm, mpi", param_hint="--launcher")
+    apply_unsafe_load(unsafe_load)
     run_test(TestOptions(
         config=str(config), checkpoint=checkpoint, work_dir=work_dir, out=out, eval=list(eval or []),
         format_only=format_only, eval_options=overrides_from(eval_options, options, flag="--eval-options"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from detcli.cli.app import app
+from detcli.cli.checkpoint_options import apply_unsafe_load, unsafe_load_option
 from detcli.cli.options import (
     MultiValueCommand,
     cfg_options_option,
@@ -49,6 +50,7 @@ def train(
     amp: bool = typer.Option(False, "--amp", help="Mixed precision (float16 on CUDA, bfloat16 on CPU)."),
     auto_scale_lr: bool = typer.Option(False, "--auto-scale-lr",
                                        help="Scale the LR linearly with the total batch size (base: 16 images)."),
+    unsafe_load: bool = unsafe_load_option(),
 ) -> None:
     """Train the detector of CONFIG: logs, json log and checkpoints go to the work dir."""
     from detcli.apis.train import TrainArgs, run_train
@@ -58,6 +60,7 @@ def train(
     if node_rank >= nnodes:
         raise typer.BadParameter(f"--node-rank {node_rank} needs --nnodes > {node_rank}", param_hint="--node-rank")
     os.environ.setdefault("LOCAL_RANK", str(local_rank))
+    apply_unsafe_load(unsafe_load)  # load_from / resume_from / init_cfg checkpoints
     run_train(TrainArgs(
         config=str(config), work_dir=work_dir, resume_from=resume_from, auto_resume=auto_resume,
         no_validate=no_validate, gpu_ids=[gpu_ids[0]] if gpu_ids else [gpu_id], device=device, seed=seed,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from detcli.cli.app import app
+from detcli.cli.checkpoint_options import apply_unsafe_load, unsafe_load_option
 
 
 @app.command("webcam")
@@ -16,8 +17,10 @@ def webcam(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),
     camera_id: int = typer.Option(0, "--camera-id", help="Camera index."),
     score_thr: float = typer.Option(0.5, "--score-thr", help="Draw detections above this score."),
+    unsafe_load: bool = unsafe_load_option(),
 ) -> None:
     """Open camera CAMERA_ID and draw CONFIG/CHECKPOINT's detections live."""
     from detcli.tools.infer_runner import default_device, webcam_loop
 
+    apply_unsafe_load(unsafe_load)
     webcam_loop(str(config), checkpoint, device or default_device(), camera_id, score_thr)

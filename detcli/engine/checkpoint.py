@@ -97,19 +97,47 @@ def locate_checkpoint(filename: str) -> str:
     return path
 
 
+# ``--unsafe-load`` sets this variable, so processes that ``det train --gpus N`` starts inherit the choice.
+UNSAFE_LOAD_ENV = "DETCLI_UNSAFE_LOAD"
+
+
+def allow_unsafe_load() -> None:
+    """Let later checkpoint reads unpickle the whole file (``weights_only=False``), with a warning.
+
+    Unpickling runs whatever code the file names: only for files from a source you trust.
+    Checkpoints of mmdetection 1.x and older tools often need it (numpy or mmcv objects in meta).
+    """
+    import sys
+
+    os.environ[UNSAFE_LOAD_ENV] = "1"
+    print("warning: --unsafe-load: checkpoints are unpickled in full, which executes any code they carry; "
+          "use it only for files you trust", file=sys.stderr)
+
+
+def unsafe_load_allowed() -> bool:
+    """Whether ``--unsafe-load`` (or ``DETCLI_UNSAFE_LOAD=1``) is in effect."""
+    return os.environ.get(UNSAFE_LOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def load_checkpoint_file(
-    filename: str, map_location: Any = "cpu", weights_only: bool = True
+    filename: str, map_location: Any = "cpu", weights_only: bool | None = None
 ) -> dict:
-    """``torch.load`` a checkpoint; ``weights_only`` refuses arbitrary pickled objects."""
+    """``torch.load`` a checkpoint; ``weights_only`` refuses arbitrary pickled objects.
+
+    ``None`` (the default) means weights only unless :func:`allow_unsafe_load` was called.
+    """
     path = locate_checkpoint(filename)
+    if weights_only is None:
+        weights_only = not unsafe_load_allowed()
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # noqa: BLE001
         if weights_only and ("weights_only" in str(err).lower() or "Unsupported global" in str(err)):
             raise CheckpointError(
                 f"{filename} holds pickled objects that a weights-only load refuses",
-                hint="if you trust the file, load it with weights_only=False "
-                "(det ... --unsafe-load), or re-save it with 'det upgrade-ckpt'",
+                hint="if you trust the file, add --unsafe-load (det test, infer, train, upgrade-ckpt; "
+                "it executes the file's pickled code), or convert it once with "
+                "'det upgrade-ckpt IN.pth OUT.pth --unsafe-load' (OUT.pth loads weights-only)",
             ) from err
         raise CheckpointError(f"cannot read checkpoint {filename}: {err}") from err
 
@@ -192,7 +220,7 @@ def load_checkpoint(
     strict: bool = False,
     log: logging.Logger | None = None,
     revise: Iterable[tuple[str, str]] = ((r"^module\.", ""),),
-    weights_only: bool = True,
+    weights_only: bool | None = None,
 ) -> dict:
     """Load ``filename`` into ``model`` and return the whole checkpoint dict (meta included)."""
     checkpoint = load_checkpoint_file(filename, map_location=map_location, weights_only=weights_only)

@@ -66,13 +66,13 @@ def strip_training_state(checkpoint: dict[str, Any], keep_ema: bool = False) -> 
     return {"meta": to_builtin(dict(meta)), "state_dict": kept}, removed, len(ema)
 
 
-def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False, unsafe_load: bool = False) -> Published:
+def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> Published:
     """Write the published copy of ``in_file`` as ``out_file`` + sha prefix; returns what was done."""
     import torch
 
     from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file
 
-    checkpoint = load_checkpoint_file(in_file, map_location="cpu", weights_only=not unsafe_load)
+    checkpoint = load_checkpoint_file(in_file, map_location="cpu")
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"{in_file} holds a {type(checkpoint).__name__}, not a checkpoint dict")
     published, removed, ema_count = strip_training_state(checkpoint, keep_ema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 
 import torch
@@ -9,6 +10,23 @@ import torch
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 
 from .base import BaseDetector
+
+DUMMY_PROPOSALS = 1000  # boxes that forward_dummy sends through the RoI head, as mmdetection 2.x does
+
+
+def dummy_proposals(num: int, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``num`` boxes ``(x1, y1, x2, y2)`` inside a ``height`` x ``width`` image, the same on every call.
+
+    Drawn from a seeded Python generator, so a trace records them as a constant rather
+    than as a random-number operator, and FLOP counts are reproducible.
+    """
+    rng = random.Random(0)
+    boxes = []
+    for _ in range(num):
+        bw, bh = rng.uniform(8, max(width, 9)), rng.uniform(8, max(height, 9))
+        x1, y1 = rng.uniform(0, max(width - bw, 0)), rng.uniform(0, max(height - bh, 0))
+        boxes.append((x1, y1, x1 + bw, y1 + bh))
+    return torch.tensor(boxes, dtype=torch.float32, device=device)
 
 
 def _sub_cfg(cfg: Mapping | None, key: str):
@@ -67,12 +85,12 @@ class TwoStageDetector(BaseDetector):
         return x
 
     def forward_dummy(self, img: torch.Tensor) -> tuple:
-        """Every head's raw output on 1000 random proposals (for FLOP counting)."""
+        """Every head's raw output, the RoI head's on ``DUMMY_PROPOSALS`` fixed boxes (FLOP counting)."""
         outs: tuple = ()
         x = self.extract_feat(img)
         if self.with_rpn:
             outs += (self.rpn_head(x),)
-        proposals = torch.randn(1000, 4, device=img.device)
+        proposals = dummy_proposals(DUMMY_PROPOSALS, int(img.shape[-2]), int(img.shape[-1]), img.device)
         outs += (self.roi_head.forward_dummy(x, proposals),)
         return outs
 

@@ -10,6 +10,8 @@ from detcli.structures.boxes import bbox2result, bbox2roi
 from .base_roi_head import BaseRoIHead
 from .test_mixins import BBoxTestMixin, MaskTestMixin
 
+DUMMY_MASK_ROIS = 100  # forward_dummy runs the mask branch on this many of the boxes, as mmdetection 2.x
+
 
 @HEADS.register_module()
 class StandardRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
@@ -50,7 +52,7 @@ class StandardRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
             bbox_results = self._bbox_forward(x, rois)
             outs += (bbox_results["cls_score"], bbox_results["bbox_pred"])
         if self.with_mask:
-            outs += (self._mask_forward(x, rois[:100])["mask_pred"],)
+            outs += (self._mask_forward(x, rois[:DUMMY_MASK_ROIS])["mask_pred"],)
         return outs
 
     def _bbox_forward(self, x, rois: torch.Tensor) -> dict:
