@@ -10,6 +10,7 @@ from detcli.cli.app import app, state
 # Each import below adds its commands to ``app``.
 from detcli.cli import (
     browse_dataset,  # noqa: F401
+    convert,  # noqa: F401
     eval_metric,  # noqa: F401
     infer,  # noqa: F401
     make_data,  # noqa: F401
