@@ -6,6 +6,7 @@ Writes ``instancesonly_filtered_gtFine_{train,val,test}.json`` as mmdetection 2.
 ``segm_file`` the matching ``*_gtFine_labelIds.png``), one annotation per instance of the
 8 evaluated classes with an RLE mask, its box and area; category ids are the Cityscapes
 label ids (person 24 ... bicycle 33); crowd regions (``cargroup``...) get ``iscrowd=1``.
+One difference: annotation ids start at 1, not 0 (COCOeval never matches an annotation with id 0).
 Instances are read from ``*_gtFine_instanceIds.png``; where that file is missing, it is
 drawn from ``*_gtFine_polygons.json`` the way the official tools draw it.
 """
@@ -101,12 +102,16 @@ def _map(files: list, nproc: int) -> Iterator[dict[str, Any]]:
 
 
 def to_coco(image_infos: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The COCO dict: images and annotations numbered from 0, the 8 instance categories."""
+    """The COCO dict: images numbered from 0, annotations from 1, the 8 instance categories.
+
+    (mmdetection numbers annotations from 0, but COCOeval records a match by the ground truth's id
+    and reads id 0 as "unmatched": the first annotation of a file could never count as found.)
+    """
     out: dict[str, Any] = dict(images=[], categories=[], annotations=[])
     for img_id, info in enumerate(image_infos):
         info = dict(info, id=img_id)
         for ann in info.pop("anno_info"):
-            out["annotations"].append(dict(ann, image_id=img_id, id=len(out["annotations"])))
+            out["annotations"].append(dict(ann, image_id=img_id, id=len(out["annotations"]) + 1))
         out["images"].append(info)
     out["categories"] = [dict(id=label.id, name=label.name) for label in INSTANCE_LABELS]
     if not out["annotations"]:  # as mmdetection writes a split without instances (test)

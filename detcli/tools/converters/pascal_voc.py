@@ -6,8 +6,9 @@ Follows mmdetection 2.x's ``tools/dataset_converters/pascal_voc.py``: for each o
 ``<prefix>_<split>.json`` (COCO) or ``.pkl`` (the middle format: a list of
 ``{filename, width, height, ann: {bboxes, labels, bboxes_ignore, labels_ignore}}``).
 Boxes are shifted by -1 (VOC counts pixels from 1); ``difficult`` objects become ignored
-boxes, in COCO ``iscrowd=1``. Image, annotation and category ids count from 0; file names
-are relative to DEVKIT (``VOC2007/JPEGImages/<id>.jpg``).
+boxes, in COCO ``iscrowd=1``. Image and category ids count from 0 as there; annotation ids
+start at 1 (mmdetection starts at 0, but pycocotools' COCOeval never matches an annotation
+with id 0). File names are relative to DEVKIT (``VOC2007/JPEGImages/<id>.jpg``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def to_coco(annotations: Sequence[dict[str, Any]], classes: Sequence[str]) -> di
         for boxes, labels, crowd in ((ann["bboxes"], ann["labels"], False),
                                      (ann["bboxes_ignore"], ann["labels_ignore"], True)):
             for box, label in zip(boxes, labels):
-                coco["annotations"].append(_coco_annotation(len(coco["annotations"]), image_id, label, box, crowd))
+                coco["annotations"].append(_coco_annotation(len(coco["annotations"]) + 1, image_id, label, box, crowd))
     return coco
 
 
