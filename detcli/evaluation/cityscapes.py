@@ -73,7 +73,11 @@ def format_cityscapes_results(dataset: Any, results: list, txtfile_prefix: str |
 def _official_metric(dataset: Any, results: list, logger: LoggerLike, outfile_prefix: str | None
                      ) -> dict[str, float]:
     """``mAP`` and ``AP@50`` of the official evaluation, with a per-class table sent to ``logger``."""
-    from detcli.evaluation.cityscapes_scripts import evaluate_instances, ground_truth_files, require_cityscapesscripts
+    from detcli.evaluation.cityscapes_scripts import (
+        evaluate_instances,
+        ground_truth_files,
+        require_cityscapesscripts,
+    )
 
     require_cityscapesscripts()
     emit("Evaluating in Cityscapes style", logger)

@@ -29,6 +29,7 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
     ("numpy._core.numeric", "_frombuffer"),
     ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocol 2 (a pure str -> bytes function)
 }
 
 
