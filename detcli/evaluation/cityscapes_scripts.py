@@ -48,8 +48,7 @@ def require_cityscapesscripts() -> Any:
     except ImportError as err:
         raise MissingPackageError(
             "the cityscapes metric needs the 'cityscapesscripts' package, which is not installed",
-            hint="pip install cityscapesscripts (or pip install 'detcli[cityscapes]'); "
-                 "or evaluate with --eval bbox segm for COCO metrics",
+            hint="pip install cityscapesscripts (or evaluate with --eval bbox segm for COCO metrics)",
         ) from err
     return cs_eval
 
