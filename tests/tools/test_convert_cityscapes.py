@@ -88,6 +88,24 @@ def test_converted_annotations_match_the_polygons(tree, tmp_path):
     assert "annotations" not in test and len(test["images"]) == 1  # as mmdetection writes a split without objects
 
 
+def test_outputs_equal_mmdetection_228(tree, tmp_path):
+    """mmdetection 2.28.2's cityscapes.py on this very tree (recorded): the same images and annotations,
+    images in name order (mmdetection keeps the file system's order), annotation ids from 1."""
+    import gzip
+
+    ref = json.loads(gzip.open(REPO / "tests" / "fixtures" / "converters" / "mmdet228_outputs.json.gz", "rt").read())
+    convert_cityscapes(tree, out_dir=tmp_path)
+    for name, theirs in ref["cityscapes"].items():
+        ours = json.loads((tmp_path / name).read_text())
+        assert list(ours) == list(theirs) and ours["categories"] == theirs["categories"]
+        order = sorted(theirs["images"], key=lambda i: i["file_name"])
+        new_id = {img["id"]: k for k, img in enumerate(order)}
+        assert ours["images"] == [dict(img, id=new_id[img["id"]]) for img in order]
+        expected = sorted((dict(a, image_id=new_id[a["image_id"]]) for a in theirs.get("annotations", [])),
+                          key=lambda a: (a["image_id"], a["id"]))
+        assert [dict(a, id=None) for a in ours.get("annotations", [])] == [dict(a, id=None) for a in expected]
+
+
 def test_polygons_stand_in_for_a_missing_instance_png(tree, tmp_path):
     convert_cityscapes(tree, out_dir=tmp_path / "from_png")
     copy = tmp_path / "copy"
@@ -206,3 +224,14 @@ def test_train_then_test_with_the_cityscapes_metric(tree, tmp_path, capsys):
     rows = {line.split()[1]: float(line.split()[3]) for line in out.splitlines() if line.startswith("│ ")
             and line.split()[1] in ("mAP", "AP@50")}
     assert set(rows) == {"mAP", "AP@50"} and all(0.0 <= v <= 1.0 for v in rows.values())
+
+
+def test_make_data_cityscapes_cli_is_reproducible(tmp_path, capsys):
+    args = ["--num-train", "2", "--num-val", "1", "--num-test", "0", "--width", "96", "--height", "48", "--seed", "5"]
+    assert main(["make-data", "cityscapes", str(tmp_path / "a"), *args]) == 0
+    assert "train: 2 images" in capsys.readouterr().out
+    assert main(["make-data", "cityscapes", str(tmp_path / "b"), *args]) == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 3 * 4  # image, polygons, instanceIds, labelIds per image
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

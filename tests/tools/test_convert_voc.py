@@ -39,11 +39,14 @@ def _year(devkit: Path, year: str, images: dict[str, list[tuple]], splits: dict[
         (root / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
 
 
-@pytest.fixture
-def devkit(tmp_path):
-    kit = tmp_path / "VOCdevkit"
+def make_devkit(parent: Path, explicit_difficult: bool = False) -> Path:
+    """VOC2007 (train/val/trainval/test) and VOC2012 (train/val/trainval): difficult boxes, an image with
+    only a difficult box and, unless ``explicit_difficult``, an object without <difficult> (on which
+    mmdetection's own converter stops)."""
+    kit = parent / "VOCdevkit"
     _year(kit, "2007", {
-        "000005": [("chair", (263, 211, 324, 339), 0), ("chair", (165, 264, 253, 372), 1), ("dog", (5, 8, 60, 90), None)],
+        "000005": [("chair", (263, 211, 324, 339), 0), ("chair", (165, 264, 253, 372), 1),
+                   ("dog", (5, 8, 60, 90), 0 if explicit_difficult else None)],
         "000007": [("car", (141, 50, 500, 330), 0)],
         "000001": [("person", (8, 12, 352, 498), 0)],
     }, {"train": ["000005"], "val": ["000007"], "trainval": ["000005", "000007"], "test": ["000001"]})
@@ -52,6 +55,11 @@ def devkit(tmp_path):
         "2008_000015": [("bottle", (270, 1, 378, 176), 1)],
     }, {"train": ["2008_000008"], "val": ["2008_000015"], "trainval": ["2008_000008", "2008_000015"]})
     return kit
+
+
+@pytest.fixture
+def devkit(tmp_path):
+    return make_devkit(tmp_path)
 
 
 def test_files_written_as_mmdetection_names_them(devkit, tmp_path):
@@ -153,3 +161,25 @@ def test_generated_voc_tree_loads_in_coco_dataset_and_train_pipeline(tmp_path):
     labels = [SHAPE_CLASSES.index(o.find("name").text) for o in root.findall("object")]
     np.testing.assert_array_equal(sample["gt_bboxes"].data.numpy(), np.array(expected, np.float32))
     assert sample["gt_labels"].data.tolist() == labels
+
+
+def test_outputs_equal_mmdetection_228(tmp_path):
+    """Every file mmdetection 2.28.2's pascal_voc.py wrote for this devkit (recorded), annotation ids +1."""
+    import gzip
+
+    ref = json.loads(gzip.open(Path(__file__).resolve().parents[1] / "fixtures" / "converters" /
+                               "mmdet228_outputs.json.gz", "rt").read())
+    assert "mmdetection 2.28.2" in ref["provenance"]
+    kit = make_devkit(tmp_path, explicit_difficult=True)
+    convert_voc(kit, tmp_path / "coco")
+    convert_voc(kit, tmp_path / "pkl", out_format="pkl")
+    ours = {p.name: json.loads(p.read_text()) for p in (tmp_path / "coco").glob("*.json")}
+    for p in (tmp_path / "pkl").glob("*.pkl"):
+        ours[p.name] = [dict(e, ann={k: v.tolist() for k, v in e["ann"].items()}) for e in pickle.loads(p.read_bytes())]
+    assert sorted(ours) == sorted(ref["voc"])
+    for name, theirs in ref["voc"].items():
+        if name.endswith(".json"):
+            for ann in theirs["annotations"]:
+                ann["id"] += 1
+            assert list(ours[name]) == list(theirs)
+        assert ours[name] == theirs, name
