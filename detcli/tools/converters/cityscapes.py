@@ -6,7 +6,9 @@ Writes ``instancesonly_filtered_gtFine_{train,val,test}.json`` as mmdetection 2.
 ``segm_file`` the matching ``*_gtFine_labelIds.png``), one annotation per instance of the
 8 evaluated classes with an RLE mask, its box and area; category ids are the Cityscapes
 label ids (person 24 ... bicycle 33); crowd regions (``cargroup``...) get ``iscrowd=1``.
-One difference: annotation ids start at 1, not 0 (COCOeval never matches an annotation with id 0).
+Two differences: images are listed in name order (mmdetection keeps the file system's order, so
+its ids change from machine to machine), and annotation ids start at 1, not 0 (COCOeval never
+matches an annotation with id 0).
 Instances are read from ``*_gtFine_instanceIds.png``; where that file is missing, it is
 drawn from ``*_gtFine_polygons.json`` the way the official tools draw it.
 """
