@@ -140,3 +140,13 @@ def test_a_regnet_detector_trains_one_step():
     assert torch.all(model.backbone.layer4[0].bn3.weight == 0)
     assert model.backbone.layer4[0].bn3.weight.grad.abs().sum() > 0
     assert model.backbone.layer4[0].downsample[0].weight.grad.abs().sum() > 0
+
+
+def test_dcn_reaches_only_the_chosen_stages():
+    """Deformable convolution is handed to the blocks of the stages in stage_with_dcn (refused there until
+    the blocks support it); stages without it build as usual."""
+    tiny = SHAPES["tiny_arch"]
+    dcn = dict(type="DCNv2", deform_groups=1, fallback_on_stride=False)
+    RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, False, False, False))
+    with pytest.raises(ConfigError, match="deformable convolution"):
+        RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, True, True, True))

@@ -111,7 +111,7 @@ class RegNet(ResNet):
         if init_cfg and pretrained:
             raise ConfigError("backbone: init_cfg and pretrained cannot be set at the same time",
                               hint="use init_cfg=dict(type='Pretrained', checkpoint=...)")
-        _reject_unsupported(dcn, plugins)
+        _reject_unsupported(None, plugins)  # dcn goes to the blocks of the stages in stage_with_dcn
 
         widths, num_stages = regnet_block_widths(arch["w0"], arch["wa"], arch["wm"], arch["depth"])
         stage_widths, stage_blocks = stages_from_blocks(widths)
@@ -170,8 +170,9 @@ class RegNet(ResNet):
             res_layer = self.make_res_layer(
                 block=self.block, inplanes=self.inplanes, planes=stage_widths[i], num_blocks=num_blocks,
                 stride=strides[i], dilation=dilations[i], style=style, avg_down=avg_down, with_cp=with_cp,
-                conv_cfg=conv_cfg, norm_cfg=norm_cfg, groups=width // group_width, base_width=group_width,
-                base_channels=stage_widths[i], init_cfg=block_init_cfg)
+                conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn if stage_with_dcn[i] else None,
+                groups=width // group_width, base_width=group_width, base_channels=stage_widths[i],
+                init_cfg=block_init_cfg)
             self.inplanes = stage_widths[i]
             name = f"layer{i + 1}"
             self.add_module(name, res_layer)
