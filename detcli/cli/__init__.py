@@ -12,6 +12,7 @@ from detcli.cli import (
     analyze_logs,  # noqa: F401
     benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
+    convert,  # noqa: F401
     eval_metric,  # noqa: F401
     flops,  # noqa: F401
     infer,  # noqa: F401

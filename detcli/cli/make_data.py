@@ -1,5 +1,6 @@
-"""``det make-data shapes OUT`` (the generated shapes instance-segmentation set) and
-``det make-data video OUT.mp4`` (a short video of moving shapes)."""
+"""``det make-data shapes OUT`` (the generated shapes instance-segmentation set),
+``det make-data video OUT.mp4`` (a short video of moving shapes) and ``det make-data
+cityscapes OUT`` (a small tree in the Cityscapes layout, for ``det convert cityscapes``)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,21 @@ def video(
     except ValueError as err:
         raise DataError(f"make-data video: {err}", hint="write an .mp4 file") from None
     typer.echo(f"wrote {info['path']} ({info['frames']} frames, {info['size']}x{info['size']}, {info['fps']:g} fps)")
+
+
+@make_data_app.command("cityscapes")
+def cityscapes(
+    out: Path = typer.Argument(..., help="Output directory (e.g. data/cityscapes)."),
+    num_train: int = typer.Option(6, "--num-train", min=0, help="Training images."),
+    num_val: int = typer.Option(3, "--num-val", min=0, help="Validation images."),
+    num_test: int = typer.Option(2, "--num-test", min=0, help="Test images (without objects, as the real test split)."),
+    width: int = typer.Option(256, "--width", min=64, help="Image width in pixels."),
+    height: int = typer.Option(128, "--height", min=32, help="Image height in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same files)."),
+) -> None:
+    """leftImg8bit/ images and gtFine/ polygons json, instanceIds and labelIds pngs of the 8 instance classes."""
+    from detcli.data.synthetic import generate_cityscapes
+
+    summary = generate_cityscapes(out, num_train, num_val, num_test, width=width, height=height, seed=seed)
+    parts = ", ".join(f"{split}: {s['images']} images / {s['objects']} objects" for split, s in summary.items())
+    typer.echo(f"wrote {out} ({parts})")

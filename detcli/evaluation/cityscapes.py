@@ -7,7 +7,6 @@ uses the official evaluation code, so it is required for ``metric='cityscapes'``
 
 from __future__ import annotations
 
-import glob
 import os
 import tempfile
 from collections.abc import Sequence
@@ -16,28 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from detcli.errors import DataError, DetError
+from detcli.data.cityscapes_labels import INSTANCE_LABELS
+from detcli.errors import DataError
+from detcli.evaluation.cityscapes_scripts import MissingPackageError  # noqa: F401 - kept importable from here
 from detcli.evaluation.coco_format import check_results_fit, encode_mask_results
-from detcli.evaluation.report import LoggerLike, emit
+from detcli.evaluation.report import LoggerLike, emit, make_table
 
-# Cityscapes label ids of the 8 instance classes (cityscapesscripts.helpers.labels).
-CITYSCAPES_LABEL_IDS = {"person": 24, "rider": 25, "car": 26, "truck": 27, "bus": 28, "train": 31,
-                        "motorcycle": 32, "bicycle": 33}
-
-
-class MissingPackageError(DetError, ImportError):
-    """An optional package a requested feature needs is not installed."""
-
-
-def _require_cityscapesscripts() -> Any:
-    try:
-        import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs_eval
-    except ImportError as err:
-        raise MissingPackageError(
-            "the cityscapes metric needs the 'cityscapesscripts' package, which is not installed",
-            hint="pip install cityscapesscripts (or evaluate with --eval bbox segm for COCO metrics)",
-        ) from err
-    return cs_eval
+# Cityscapes label ids of the 8 instance classes (person 24 ... bicycle 33).
+CITYSCAPES_LABEL_IDS = {label.name: label.id for label in INSTANCE_LABELS}
 
 
 def results_to_txt(dataset: Any, results: list, outfile_prefix: str) -> list[str]:
@@ -85,6 +70,33 @@ def format_cityscapes_results(dataset: Any, results: list, txtfile_prefix: str |
     return results_to_txt(dataset, results, txtfile_prefix), tmp_dir
 
 
+def _official_metric(dataset: Any, results: list, logger: LoggerLike, outfile_prefix: str | None
+                     ) -> dict[str, float]:
+    """``mAP`` and ``AP@50`` of the official evaluation, with a per-class table sent to ``logger``."""
+    from detcli.evaluation.cityscapes_scripts import (
+        evaluate_instances,
+        ground_truth_files,
+        require_cityscapesscripts,
+    )
+
+    require_cityscapesscripts()
+    emit("Evaluating in Cityscapes style", logger)
+    pred_files, tmp_dir = format_cityscapes_results(dataset, results, outfile_prefix)
+    try:
+        with tempfile.TemporaryDirectory() as drawn:
+            gt_files = ground_truth_files(dataset.img_prefix, [info["filename"] for info in dataset.data_infos],
+                                          drawn)
+            pred_dir = outfile_prefix if tmp_dir is None else os.path.join(tmp_dir.name, "results")
+            averages = evaluate_instances(gt_files, pred_files, pred_dir)
+    finally:
+        if tmp_dir is not None:
+            tmp_dir.cleanup()
+    rows = [[name, f"{v['ap']:.3f}", f"{v['ap50%']:.3f}"] for name, v in averages["classes"].items()]
+    emit(make_table(["class", "AP", "AP50"], rows, title="Cityscapes instance segmentation",
+                    footer=["average", f"{averages['allAp']:.3f}", f"{averages['allAp50%']:.3f}"]), logger)
+    return {"mAP": float(averages["allAp"]), "AP@50": float(averages["allAp50%"])}
+
+
 def evaluate_cityscapes(dataset: Any, results: list, metric: str | Sequence[str] = "bbox",
                         logger: LoggerLike = None, outfile_prefix: str | None = None, classwise: bool = False,
                         proposal_nums: Sequence[int] = (100, 300, 1000),
@@ -96,29 +108,7 @@ def evaluate_cityscapes(dataset: Any, results: list, metric: str | Sequence[str]
     eval_results: dict[str, Any] = {}
     if "cityscapes" in metrics:
         metrics.remove("cityscapes")
-        cs_eval = _require_cityscapesscripts()
-        emit("Evaluating in Cityscapes style", logger)
-        _, tmp_dir = format_cityscapes_results(dataset, results, outfile_prefix)
-        result_dir = outfile_prefix if tmp_dir is None else os.path.join(tmp_dir.name, "results")
-        args = cs_eval.args
-        args.cityscapesPath = os.path.join(dataset.img_prefix, "../..")
-        args.predictionPath = os.path.abspath(result_dir)
-        args.predictionWalk = None
-        args.JSONOutput = False
-        args.colorized = False
-        args.gtInstancesFile = os.path.join(result_dir, "gtInstances.json")
-        args.groundTruthSearch = os.path.join(dataset.img_prefix.replace("leftImg8bit", "gtFine"),
-                                              "*/*_gtFine_instanceIds.png")
-        gt_list = glob.glob(args.groundTruthSearch)
-        if not gt_list:
-            raise DataError(f"no Cityscapes ground truth found at {args.groundTruthSearch}",
-                            hint="img_prefix must point into leftImg8bit/<split> of a Cityscapes tree")
-        pred_list = [cs_eval.getPrediction(gt, args) for gt in gt_list]
-        averages = cs_eval.evaluateImgLists(pred_list, gt_list, args)["averages"]
-        eval_results["mAP"] = averages["allAp"]
-        eval_results["AP@50"] = averages["allAp50%"]
-        if tmp_dir is not None:
-            tmp_dir.cleanup()
+        eval_results.update(_official_metric(dataset, results, logger, outfile_prefix))
     if metrics:
         eval_results.update(evaluate_coco(dataset, results, metrics, logger, outfile_prefix, classwise,
                                           proposal_nums, iou_thrs))

@@ -1,0 +1,1 @@
+"""Dataset and weight converters behind ``det convert``: one module per source format."""
