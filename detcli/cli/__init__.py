@@ -14,6 +14,7 @@ from detcli.cli import (
     infer,  # noqa: F401
     make_data,  # noqa: F401
     print_config,  # noqa: F401
+    pytorch2onnx,  # noqa: F401
     test,  # noqa: F401
     train,  # noqa: F401
     webcam,  # noqa: F401

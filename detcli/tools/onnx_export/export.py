@@ -10,10 +10,13 @@ for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,18 +125,43 @@ def _dynamic_axes(names: list[str], input_names: list[str], dynamic: bool, raw: 
     return axes
 
 
+@contextlib.contextmanager
+def _captured_stdout() -> Iterator[dict]:
+    """Collect what is written to file descriptor 1 (C++ included) into ``holder['text']``.
+
+    On a failed conversion the exporter dumps the whole TorchScript graph to stdout (its log
+    switch reads as always on); that dump is where the failing operator's module scope is.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    holder: dict = {"text": ""}
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield holder
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            holder["text"] = tmp.read().decode(errors="replace")
+
+
 def _run_exporter(export_module, inputs, path, opset, input_names, names, dynamic_axes, verbose) -> None:
     try:
-        torch.onnx.export(export_module, inputs, path, dynamo=False, opset_version=opset, input_names=input_names,
-                          output_names=names, dynamic_axes=dynamic_axes or None, do_constant_folding=True,
-                          verbose=verbose)
+        with _captured_stdout() as printed:
+            torch.onnx.export(export_module, inputs, path, dynamo=False, opset_version=opset,
+                              input_names=input_names, output_names=names, dynamic_axes=dynamic_axes or None,
+                              do_constant_folding=True, verbose=verbose)
     except torch.onnx.errors.UnsupportedOperatorError as err:
-        raise ExportBlockedError(_unsupported_operator_line(str(err), opset),
+        raise ExportBlockedError(_unsupported_operator_line(f"{err}\n{printed['text']}", opset),
                                  hint="replace that operation in the module, or export without it") from None
     except ValueError as err:
         if "opset" in str(err).lower():
             raise ExportError(f"opset {opset} cannot be exported: {str(err).splitlines()[0]}") from None
         raise
+    if verbose:  # the graph torch printed (--show)
+        sys.stdout.write(printed["text"])
 
 
 _OP_RE = re.compile(r"operator '([\w:.]+)'")

@@ -115,20 +115,22 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def compare_detections(ref: Detections, got: Detections, tol: Tolerance = Tolerance()) -> Comparison:
+def compare_detections(ref: Detections, got: Detections, tol: Tolerance = Tolerance(),
+                       candidates: Detections | None = None) -> Comparison:
     """Pair ``got`` (ONNX) with ``ref`` (PyTorch) detections and measure how far apart they are.
 
-    Pairs must be within the tolerance. Two detections of a class whose scores differ by
-    less than the score tolerance and whose boxes overlap (IoU >= ``swap_iou``) suppress each
-    other in NMS, and which one survives is down to the last bits of the scores; such a
-    survivor may pair with the other one (counted as a swap, its box difference not
-    measured). A detection left without a partner is reported by its closest candidate.
+    Pairs must be within the tolerance. Where two of PyTorch's pre-NMS ``candidates`` of a
+    class overlap (IoU >= ``swap_iou``) and their scores differ by less than the score
+    tolerance, which one NMS keeps is down to the last bits of the scores: an ONNX detection
+    that is such a candidate may stand in for the PyTorch one it overlaps (a swap; its box
+    difference is not measured). A detection left without a partner is reported by its
+    closest candidate.
     """
     used = np.zeros(len(got), dtype=bool)
     pairs, leftover = [], []
     for i in np.argsort(-ref.scores, kind="stable"):
-        candidates = np.flatnonzero((got.labels == ref.labels[i]) & ~used)
-        close = [j for j in candidates if _close(ref, got, i, j, tol)]
+        candidates_i = np.flatnonzero((got.labels == ref.labels[i]) & ~used)
+        close = [j for j in candidates_i if _close(ref.boxes[i], ref.scores[i], got.boxes[j], got.scores[j], tol)]
         if close:
             j = min(close, key=lambda j: float(np.abs(got.boxes[j] - ref.boxes[i]).max()))
             used[j] = True
@@ -137,15 +139,12 @@ def compare_detections(ref: Detections, got: Detections, tol: Tolerance = Tolera
             leftover.append(i)
     swaps, unpaired = 0, []
     for i in leftover:
-        candidates = [j for j in np.flatnonzero((got.labels == ref.labels[i]) & ~used)
-                      if abs(float(got.scores[j]) - float(ref.scores[i])) <= tol.score_atol]
-        overlaps = [(_box_iou(ref.boxes[i], got.boxes[j]), j) for j in candidates]
-        overlaps = [(iou, j) for iou, j in overlaps if iou >= tol.swap_iou]
-        if overlaps:
-            used[max(overlaps)[1]] = True
-            swaps += 1
-        else:
+        j = _swap_partner(ref, got, i, used, candidates, tol)
+        if j is None:
             unpaired.append(i)
+        else:
+            used[j] = True
+            swaps += 1
     max_box = max_score = 0.0
     for i, j in pairs + [(i, _closest(ref, got, i, used)) for i in unpaired]:
         if j is None:
@@ -166,10 +165,28 @@ def compare_detections(ref: Detections, got: Detections, tol: Tolerance = Tolera
     return Comparison(len(ref), len(got), len(pairs), swaps, max_box, max_score, min_iou, max_pixels, within)
 
 
-def _close(ref: Detections, got: Detections, i: int, j: int, tol: Tolerance) -> bool:
-    box_diff = np.abs(got.boxes[j] - ref.boxes[i])
-    return bool(np.all(box_diff <= tol.box_atol + tol.box_rtol * np.abs(ref.boxes[i]))
-                and abs(float(got.scores[j]) - float(ref.scores[i])) <= tol.score_atol)
+def _close(box_a: np.ndarray, score_a: float, box_b: np.ndarray, score_b: float, tol: Tolerance) -> bool:
+    """Whether ``b`` is ``a`` within the tolerance (``a`` is the PyTorch side)."""
+    return bool(np.all(np.abs(box_b - box_a) <= tol.box_atol + tol.box_rtol * np.abs(box_a))
+                and abs(float(score_b) - float(score_a)) <= tol.score_atol)
+
+
+def _swap_partner(ref: Detections, got: Detections, i: int, used: np.ndarray, candidates: Detections | None,
+                  tol: Tolerance) -> int | None:
+    """An unpaired ONNX detection that NMS could have kept instead of ``ref`` detection ``i``."""
+    if candidates is None:
+        return None
+    label, score = ref.labels[i], float(ref.scores[i])
+    pool = candidates.labels == label
+    best, best_iou = None, tol.swap_iou
+    for j in np.flatnonzero((got.labels == label) & ~used):
+        iou = _box_iou(ref.boxes[i], got.boxes[j])
+        if abs(float(got.scores[j]) - score) > tol.score_atol or iou < best_iou:
+            continue
+        if any(_close(candidates.boxes[k], candidates.scores[k], got.boxes[j], got.scores[j], tol)
+               for k in np.flatnonzero(pool)):
+            best, best_iou = j, iou
+    return best
 
 
 def _closest(ref: Detections, got: Detections, i: int, used: np.ndarray) -> int | None:
@@ -177,6 +194,27 @@ def _closest(ref: Detections, got: Detections, i: int, used: np.ndarray) -> int 
     if not len(candidates):
         return None
     return int(candidates[np.argmin(np.abs(got.boxes[candidates] - ref.boxes[i]).max(axis=1))])
+
+
+def pre_nms_candidates(model: torch.nn.Module, img: torch.Tensor, meta: dict) -> Detections | None:
+    """PyTorch's scored boxes before NMS (above the score threshold), where the model family has them."""
+    with torch.no_grad():
+        feats = model.extract_feat(img)
+        roi_head = getattr(model, "roi_head", None)
+        if roi_head is None and getattr(model, "bbox_head", None) is not None:
+            head = model.bbox_head
+            bboxes, scores, labels = head.get_bboxes(*head(feats), img_metas=[meta], rescale=True, with_nms=False)[0]
+            return Detections(bboxes.numpy(), scores.numpy(), labels.numpy())
+        if roi_head is None or getattr(model, "rpn_head", None) is None:
+            return None
+        proposals = model.rpn_head.simple_test_rpn(feats, [meta])
+        bboxes, scores = roi_head.simple_test_bboxes(feats, [meta], proposals, None, rescale=True)
+    num_classes = scores[0].shape[1] - 1
+    boxes = bboxes[0].reshape(len(bboxes[0]), -1, 4).expand(-1, num_classes, 4).reshape(-1, 4)
+    class_scores = scores[0][:, :num_classes].reshape(-1)
+    labels = torch.arange(num_classes).repeat(len(scores[0]))
+    keep = class_scores > roi_head.test_cfg["score_thr"]
+    return Detections(boxes[keep].numpy(), class_scores[keep].numpy(), labels[keep].numpy())
 
 
 @dataclass
