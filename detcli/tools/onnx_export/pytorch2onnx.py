@@ -25,6 +25,7 @@ from .verify import (
     onnxruntime_session,
     pre_nms_candidates,
     run_session,
+    tied_scores_note,
 )
 from .wrappers import build_export_module
 
@@ -127,11 +128,13 @@ def run_pytorch2onnx(config: str, checkpoint: str, output_file: str = "tmp.onnx"
             _show_both(model, case, norm, ref, got)
         summary["verified"].append(dict(case=label, comparison=comparison))
         if not comparison.within and failed is None:
-            failed = (label, comparison)
+            note = None if exported.raw else tied_scores_note(model, *prepare_input(case.image, case.shape, norm)[:2])
+            failed = (label, comparison, note)
     if failed is not None:
-        label, comparison = failed
+        label, comparison, note = failed
+        hint = f"tolerance: {tolerance.describe()}" + (f"; note: {note}" if note else "")
         raise VerificationError(f"ONNX Runtime and PyTorch disagree on the {label}: {comparison.summary()}",
-                                hint=f"tolerance: {tolerance.describe()}")
+                                hint=hint)
     print(f"ONNX Runtime matches PyTorch (tolerance: {tolerance.describe()})")
     return summary
 

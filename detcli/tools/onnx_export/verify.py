@@ -217,6 +217,28 @@ def pre_nms_candidates(model: torch.nn.Module, img: torch.Tensor, meta: dict) ->
     return Detections(boxes[keep].numpy(), class_scores[keep].numpy(), labels[keep].numpy())
 
 
+def tied_scores_note(model: torch.nn.Module, img: torch.Tensor, meta: dict) -> str | None:
+    """Why outputs may legitimately differ: exactly tied scores where the model selects boxes.
+
+    Tied scores (flat image regions give identical features) are ordered arbitrarily by
+    torch's sort and by index in ONNX's TopK/NMS, so the two can select different boxes.
+    """
+    with torch.no_grad():
+        if getattr(model, "rpn_head", None) is not None:
+            scores, where = model.rpn_head.simple_test_rpn(model.extract_feat(img), [meta])[0][:, 4], "RPN proposals"
+        else:
+            candidates = pre_nms_candidates(model, img, meta)
+            if candidates is None:
+                return None
+            scores, where = torch.from_numpy(candidates.scores), "pre-NMS detections"
+    tied = len(scores) - len(torch.unique(scores))
+    if not tied:
+        return None
+    return (f"{tied} of PyTorch's {len(scores)} {where} have a score equal to another's, and tied scores are "
+            "ordered differently by torch's sort and ONNX's TopK; flat image regions do this, so try an image "
+            "with texture")
+
+
 @dataclass
 class RawComparison:
     """Per output, the largest absolute difference of raw head outputs."""
