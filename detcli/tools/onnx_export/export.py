@@ -25,7 +25,13 @@ from torch import nn
 
 from detcli.errors import DetError
 
-from .wrappers import ExportBlockedError, TwoStageRawExport, build_export_module, export_friendly, output_names
+from .wrappers import (
+    ExportBlockedError,
+    TwoStageRawExport,
+    build_export_module,
+    export_friendly,
+    output_names,
+)
 
 # The lowest opset the exported graphs use: TopK with a run-time k, ScatterND, Range (opset 11).
 BASE_OPSET = 11
@@ -60,11 +66,23 @@ def required_opset(model: nn.Module) -> tuple[int, str]:
     return BASE_OPSET, "NMS with a run-time number of boxes"
 
 
+def highest_opset() -> int:
+    """The highest opset torch's TorchScript-based exporter writes."""
+    try:
+        from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    except ImportError:  # a torch without the constant: the last value it had
+        return 20
+    return int(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
+
+
 def choose_opset(model: nn.Module, requested: int | None) -> int:
-    """``requested``, or the lowest the model needs; one-line error when ``requested`` is too low."""
+    """``requested``, or the lowest the model needs; one-line error when ``requested`` is out of range."""
     needed, why = required_opset(model)
     if requested is None:
         return needed
+    if requested > highest_opset():
+        raise ExportError(f"opset {requested} is above the highest torch {torch.__version__} exports "
+                          f"({highest_opset()})", hint=f"use --opset-version between {needed} and {highest_opset()}")
     if requested < needed:
         raise ExportError(f"opset {requested} is too low for this model: {why} needs opset >= {needed}",
                           hint=f"use --opset-version {needed} (or leave it out: the lowest that works is chosen)")
@@ -156,10 +174,6 @@ def _run_exporter(export_module, inputs, path, opset, input_names, names, dynami
     except torch.onnx.errors.UnsupportedOperatorError as err:
         raise ExportBlockedError(_unsupported_operator_line(f"{err}\n{printed['text']}", opset),
                                  hint="replace that operation in the module, or export without it") from None
-    except ValueError as err:
-        if "opset" in str(err).lower():
-            raise ExportError(f"opset {opset} cannot be exported: {str(err).splitlines()[0]}") from None
-        raise
     if verbose:  # the graph torch printed (--show)
         sys.stdout.write(printed["text"])
 
