@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -13,7 +14,7 @@ import pytest
 from detcli.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from onnx_tiny import build_tiny, cfg_option_args, save_checkpoint  # noqa: E402
+from onnx_tiny import build_tiny, cfg_option_args, save_checkpoint, scene  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,15 @@ def tiny_retinanet(tmp_path_factory):
 def test_export_and_verify_with_mmdetection_flags(tiny_retinanet, tmp_path, capsys):
     config, checkpoint, options = tiny_retinanet
     out = tmp_path / "out" / "retina.onnx"
+    test_img = tmp_path / "scene.png"
+    cv2.imwrite(str(test_img), scene())
     code = main(["pytorch2onnx", config, str(checkpoint), "--output-file", str(out), "--shape", "96", "128",
-                 "--verify", "--mean", "123.675", "116.28", "103.53", "--dataset", "coco",
-                 "--cfg-options", *cfg_option_args(options)])
+                 "--verify", "--test-img", str(test_img), "--mean", "123.675", "116.28", "103.53",
+                 "--dataset", "coco", "--cfg-options", *cfg_option_args(options)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "ONNX Runtime matches PyTorch" in captured.out
-    assert "verify (input image 96x128):" in captured.out
+    assert "verify (input image 96x128):" in captured.out and "verify (test image 96x128):" in captured.out
     assert "note: --mean, --std and --dataset are ignored" in captured.err
     graph = onnx.load(str(out)).graph
     assert [o.name for o in graph.output] == ["dets", "labels"]
@@ -59,6 +62,14 @@ def test_shape_that_the_pipeline_would_pad_is_refused(tiny_retinanet, tmp_path, 
                  "--shape", "100", "128", "--cfg-options", *cfg_option_args(options)])
     err = capsys.readouterr().err
     assert code == 1 and "--shape 100 128 is not a multiple of 32" in err and "--shape 128 128" in err
+
+
+def test_show_prints_the_exported_graph(tiny_retinanet, tmp_path, capsys):
+    config, checkpoint, options = tiny_retinanet
+    code = main(["pytorch2onnx", config, str(checkpoint), "--output-file", str(tmp_path / "r.onnx"), "--shape", "64",
+                 "--show", "--cfg-options", *cfg_option_args(options)])
+    out = capsys.readouterr().out
+    assert code == 0 and "NonMaxSuppression" in out and "%input" in out
 
 
 def test_listed_in_help(capsys):

@@ -1,4 +1,4 @@
-"""Tiny RetinaNet / Faster R-CNN / Mask R-CNN from the shipped configs, with random weights, for export tests.
+"""Tiny RetinaNet / RPN / Faster R-CNN / Mask R-CNN from the shipped configs, with random weights, for export tests.
 
 The shipped configs are shrunk with ``--cfg-options`` (ResNet-18 with 4 base channels, a
 16-channel FPN, narrow heads, 3 classes), so that the exported graph is the real model's
@@ -36,6 +36,9 @@ TINY = {
     "retinanet": ("configs/retinanet/retinanet_r50_fpn_1x_coco.py", {
         **_BACKBONE_NECK, "model.bbox_head.in_channels": 16, "model.bbox_head.feat_channels": 16,
         "model.bbox_head.stacked_convs": 1, "model.bbox_head.num_classes": 3, "model.test_cfg.max_per_img": 30}),
+    "rpn": ("configs/rpn/rpn_r50_fpn_1x_coco.py", {
+        **_BACKBONE_NECK, "model.rpn_head.in_channels": 16, "model.rpn_head.feat_channels": 16,
+        "model.test_cfg.rpn.max_per_img": 50}),
     "faster_rcnn": ("configs/faster_rcnn/faster_rcnn_r50_fpn_1x_coco.py", {**_BACKBONE_NECK, **_RPN_BBOX}),
     "mask_rcnn": ("configs/mask_rcnn/mask_rcnn_r50_fpn_1x_coco.py", {**_BACKBONE_NECK, **_RPN_BBOX, **_MASK}),
 }

@@ -104,6 +104,34 @@ def test_dynamic_export_matches_pytorch_at_two_sizes(kind, tmp_path, scene_png):
             assert outputs[2].shape[2:] == (h, w) and outputs[2].dtype == np.float32
 
 
+def test_rpn_exports_its_proposals(tmp_path, scene_png):
+    config, options, model = build_tiny("rpn")
+    checkpoint = save_checkpoint(model, tmp_path / "rpn.pth")
+    summary = run_pytorch2onnx(config, str(checkpoint), output_file=str(tmp_path / "rpn.onnx"),
+                               input_img=str(scene_png), shape=(96, 128), verify=True, cfg_options=options)
+    assert summary["outputs"] == ["dets", "labels"]
+    img, meta = _input(cv2.imread(str(scene_png)), 96, 128)
+    with torch.no_grad():
+        proposals = model.simple_test(img, [meta], rescale=True)[0]
+    dets, labels = ort.InferenceSession(str(tmp_path / "rpn.onnx")).run(None, {"input": img.numpy()})
+    assert len(proposals) == 50 and dets.shape == (1, 50, 5) and not labels.any()
+    np.testing.assert_allclose(np.sort(dets[0][:, 4]), np.sort(proposals[:, 4]), atol=1e-5)
+
+
+class _DataDependentBranch(nn.Module):
+    def forward(self, x):
+        return x * 2 if x.mean() > 0 else x  # a trace keeps only the branch taken
+
+
+def test_data_dependent_python_branch_is_reported(tmp_path):
+    _, _, model = build_tiny("retinanet")
+    model.neck.fpn_convs[0] = nn.Sequential(model.neck.fpn_convs[0], _DataDependentBranch())
+    img, meta = _input(scene(), 64, 64)
+    result = export_model(model, img, meta, tmp_path / "m.onnx")
+    assert len(result.trace_warnings) == 1
+    assert result.trace_warnings[0].startswith(f"{__file__}:") and "Python boolean" in result.trace_warnings[0]
+
+
 def test_skip_postprocess_one_stage_gives_raw_head_maps(tmp_path):
     _, _, model = build_tiny("retinanet")
     img, meta = _input(scene(), 128, 160)

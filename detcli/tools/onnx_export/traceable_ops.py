@@ -35,8 +35,10 @@ def dynamic_min(n: int | torch.Tensor, k: int) -> int | torch.Tensor:
 
 def image_hw(img: torch.Tensor) -> torch.Tensor:
     """The input's ``(h, w)`` as a float tensor (a graph value under tracing, not a constant)."""
-    shape = torch._shape_as_tensor(img) if torch.jit.is_tracing() else torch.tensor(img.shape)
-    return shape[2:4].to(torch.float32)
+    h, w = img.shape[2], img.shape[3]
+    if isinstance(h, torch.Tensor):  # sizes are tensors while tracing
+        return torch.stack([h, w]).to(torch.float32)
+    return torch.tensor([h, w], dtype=torch.float32)
 
 
 def sorted_top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

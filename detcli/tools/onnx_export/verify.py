@@ -67,7 +67,9 @@ def detections_from_result(result) -> Detections:
     labels = np.concatenate([np.full(len(b), c, dtype=np.int64) for c, b in enumerate(bbox_result)])
     masks = None
     if segm_result is not None:
-        flat = [np.asarray(m, dtype=bool) for per_class in segm_result for m in per_class]
+        # soft masks (mask_thr_binary < 0) are uint8 probabilities x 255
+        flat = [np.asarray(m) >= 128 if np.asarray(m).dtype == np.uint8 else np.asarray(m, dtype=bool)
+                for per_class in segm_result for m in per_class]
         masks = np.stack(flat) if flat else np.zeros((0, 0, 0), dtype=bool)
     return Detections(dets[:, :4], dets[:, 4], labels, masks)
 
