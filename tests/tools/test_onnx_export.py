@@ -30,6 +30,7 @@ from detcli.tools.onnx_export import (
 )
 from detcli.tools.onnx_export import traceable_ops as ops
 from detcli.tools.onnx_export.example_input import input_shape, normalize_cfg, prepare_input
+from detcli.tools.onnx_export.pytorch2onnx import VerifyCase, verify_export
 from detcli.tools.onnx_export.roi_head_export import paste_masks
 from detcli.tools.onnx_export.verify import Detections, compare_detections
 
@@ -146,6 +147,9 @@ def test_skip_postprocess_one_stage_gives_raw_head_maps(tmp_path):
         cls_scores, bbox_preds = model.bbox_head(model.extract_feat(img))
     for got, want in zip(outputs, cls_scores + bbox_preds):
         np.testing.assert_allclose(got, want.numpy(), atol=1e-4, rtol=1e-3)
+    comparison, _, _ = verify_export(model, result, VerifyCase("image", None, (128, 160)), normalize_cfg(model.cfg),
+                                     Tolerance())
+    assert comparison.within and comparison.summary().startswith("10 raw outputs; largest difference ")
 
 
 def test_skip_postprocess_two_stage_takes_rois(tmp_path):
