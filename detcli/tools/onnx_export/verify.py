@@ -1,9 +1,11 @@
 """Checking an exported graph: run it in ONNX Runtime and compare with the PyTorch model.
 
 Detections are compared after pairing: per class, each PyTorch detection (best score
-first) takes the unpaired ONNX detection of that class with the closest box. Outputs
-agree when every detection has a partner, boxes and scores are within ``Tolerance`` and
-each pair's masks overlap with at least ``mask_iou`` IoU. Raw head outputs (an export
+first) takes the unpaired ONNX detection of that class with the closest box within the
+``Tolerance``. Outputs agree when every detection has a partner and each pair's masks
+overlap with at least ``mask_iou`` IoU (or differ in a couple of pixels at the 0.5
+threshold). Where NMS chose between two near-tied overlapping candidates, the other one
+is accepted as the partner (see ``compare_detections``). Raw head outputs (an export
 without post-processing) are compared element by element.
 """
 
