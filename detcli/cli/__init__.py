@@ -19,6 +19,7 @@ from detcli.cli import (
     make_data,  # noqa: F401
     print_config,  # noqa: F401
     publish,  # noqa: F401
+    pytorch2onnx,  # noqa: F401
     test,  # noqa: F401
     train,  # noqa: F401
     upgrade_ckpt,  # noqa: F401
