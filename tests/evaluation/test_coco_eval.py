@@ -234,3 +234,13 @@ def test_empty_results_stop_with_a_message(coco_dataset, capsys):
     empty = [[np.zeros((0, 5), np.float32)] * NUM_CLASSES for _ in coco_dataset.img_ids]
     assert evaluate_coco(coco_dataset, empty) == {}
     assert "empty" in capsys.readouterr().out
+
+
+def test_tables_show_brackets_in_names_as_written(capsys):
+    from detcli.evaluation.report import emit, make_table
+
+    emit(make_table(["class", "ap"], [["[bold]car[/bold]", "0.5"], ["bus [x]", "0.25"]], title="[red]t"))
+    emit("AR [optional] done")
+    out = capsys.readouterr().out
+    assert "[bold]car[/bold]" in out and "bus [x]" in out and "[red]t" in out
+    assert "AR [optional] done" in out
