@@ -245,8 +245,8 @@ def compare_tree(configs_dir: Path, mmcv_python: str, check_cli: bool = True) ->
     }
 
 
-def prepare(workdir: Path) -> tuple[Path, str]:
-    """Fetch mmdet 2.28.2's config tree and build an mmcv 1.7.2 venv under ``workdir`` (needs network)."""
+def fetch_configs(workdir: Path) -> Path:
+    """mmdet 2.28.2's config tree, unpacked from its wheel (``pip download``, network) under ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     configs = workdir / "mmdet" / ".mim" / "configs"
     if not configs.is_dir():
@@ -259,6 +259,11 @@ def prepare(workdir: Path) -> tuple[Path, str]:
             archive.extractall(
                 workdir, [n for n in archive.namelist() if n.startswith("mmdet/.mim/configs/")]
             )
+    return configs
+
+
+def build_mmcv_venv(workdir: Path) -> str:
+    """A venv under ``workdir`` with mmcv 1.7.2 built without ops (network); returns its python."""
     venv = workdir / "mmcv-venv"
     python = venv / "bin" / "python"
     if not python.exists():
@@ -271,7 +276,12 @@ def prepare(workdir: Path) -> tuple[Path, str]:
         subprocess.run(
             [*pip, "--no-build-isolation", "mmcv==1.7.2", "opencv-python-headless"], check=True, env=env
         )
-    return configs, str(python)
+    return str(python)
+
+
+def prepare(workdir: Path) -> tuple[Path, str]:
+    """Fetch mmdet 2.28.2's config tree and build an mmcv 1.7.2 venv under ``workdir`` (needs network)."""
+    return fetch_configs(workdir), build_mmcv_venv(workdir)
 
 
 def main(argv: list[str] | None = None) -> int:

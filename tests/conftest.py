@@ -32,3 +32,29 @@ def _seed_everything():
 def _checkpoints_weights_only(monkeypatch):
     """``--unsafe-load`` sets an environment switch; no test may leave it on for the next one."""
     monkeypatch.setenv("DETCLI_UNSAFE_LOAD", "0")
+
+
+def _config_compat():
+    """benchmarks/mmdet_config_compat.py, which knows how to fetch mmdetection's configs and mmcv."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "mmdet_config_compat.py"
+    spec = importlib.util.spec_from_file_location("mmdet_config_compat", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def mmdet_config_tree(tmp_path_factory):
+    """mmdetection 2.28.2's whole config tree, unpacked from its wheel that pip downloads into
+    pytest's temporary folder (network; only ``slow`` tests use it). The fast tests read the few
+    configs they need from tests/fixtures/mmdet_2_28/configs instead."""
+    return _config_compat().fetch_configs(tmp_path_factory.mktemp("mmdet-2.28.2"))
+
+
+@pytest.fixture(scope="session")
+def mmcv_python(tmp_path_factory):
+    """The python of a venv in pytest's temporary folder with mmcv 1.7.2 (network; ``slow`` tests)."""
+    return _config_compat().build_mmcv_venv(tmp_path_factory.mktemp("mmcv-1.7.2"))

@@ -1,4 +1,8 @@
-"""How the CLI reports failures: one red line (and a hint), a traceback only with --debug."""
+"""How the CLI reports failures: one red line (and a hint), a traceback only with --debug.
+
+Messages and hints are escaped: they quote paths, keys and commands such as
+``pip install 'detcli[optional]'``, whose brackets rich would otherwise read as markup.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 from detcli.errors import DetError
 
@@ -26,10 +31,10 @@ def report(err: BaseException, debug: bool) -> int:
         traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
         return 1
     name = "" if isinstance(err, _USER_ERRORS) else f"{type(err).__name__}: "
-    _stderr.print(f"[red]error:[/red] {name}{err}", markup=True)
+    _stderr.print(f"[red]error:[/red] {escape(name + str(err))}")
     hint = getattr(err, "hint", None)
     if hint:
-        _stderr.print(f"[dim]hint: {hint}[/dim]")
+        _stderr.print(f"[dim]hint: {escape(str(hint))}[/dim]")
     if not isinstance(err, _USER_ERRORS):
         _stderr.print("[dim]run with --debug for the traceback[/dim]")
     return 1

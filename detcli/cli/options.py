@@ -33,7 +33,8 @@ _NEGATIVE_NUMBER = re.compile(r"-\d|-\.\d")
 CFG_OPTIONS_HELP = (
     "Override config settings: one or more KEY=VALUE after the flag, e.g. "
     "model.backbone.depth=101 'data.train.pipeline.2.img_scale=(1333,800)' x=[1,2] "
-    "(dotted keys, list indices, Python-like values; a,b is a list)."
+    "\"model.backbone.init_cfg=dict(type='Pretrained', checkpoint='x.pth')\" "
+    "(dotted keys, list indices, Python-like values; a,b is a list; dict(...) and {...} are dicts)."
 )
 
 

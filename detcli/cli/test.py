@@ -43,6 +43,9 @@ def test(
     gpu_collect: bool = typer.Option(False, "--gpu-collect", help="Gather results through the process group."),
     tmpdir: str | None = typer.Option(None, "--tmpdir", help="Shared folder for gathering results from processes."),
     unsafe_load: bool = unsafe_load_option(),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial",
+        help="Test even when the checkpoint fills less than half of the model's weights (another model's?)."),
 ) -> None:
     """Run CONFIG's test set through CHECKPOINT: save, evaluate, format or draw the results."""
     from detcli.tools.test_runner import TestOptions, run_test
@@ -56,4 +59,5 @@ def test(
         show=show, show_dir=show_dir, show_score_thr=show_score_thr, gpus=gpus,
         gpu_id=gpu_ids[0] if gpu_ids else gpu_id, launcher=launcher, cfg_options=overrides_from(cfg_options),
         fuse_conv_bn=fuse_conv_bn, device=device, gpu_collect=gpu_collect, tmpdir=tmpdir,
+        allow_partial=allow_partial,
     ))

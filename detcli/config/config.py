@@ -13,7 +13,7 @@ from typing import Any
 from detcli.config.config_dict import ConfigDict
 from detcli.config.custom_imports import import_modules_from_strings
 from detcli.config.loading import SUPPORTED_EXTENSIONS, load_config_file
-from detcli.config.merging import merge_into, nest_dotted_keys
+from detcli.config.merging import dicts_replace_none, merge_into, nest_dotted_keys
 from detcli.config.pretty import format_python
 from detcli.config.serialization import to_json, to_yaml, write_text_atomic
 from detcli.errors import ConfigError
@@ -168,8 +168,10 @@ class Config:
         """Apply overrides such as ``{'model.backbone.depth': 101, 'data.train.pipeline.2.flip_ratio': 0}``.
 
         Dotted keys walk into dicts and (with ``allow_list_keys``) into list items by index;
-        a dict value merges into the existing dict unless it carries ``_delete_=True``.
+        a dict value merges into the existing dict unless it carries ``_delete_=True``,
+        and replaces an existing ``None``.
         """
+        options = dicts_replace_none(options, self._cfg_dict)
         merged = merge_into(nest_dotted_keys(options), self._cfg_dict, allow_list_keys=allow_list_keys)
         object.__setattr__(self, "_cfg_dict", ConfigDict(merged))
 

@@ -79,6 +79,36 @@ def _merge_value(value: Any, current: Any, allow_list_keys: bool, where: str) ->
     return merge_into(value, current, allow_list_keys, where)
 
 
+_ABSENT = object()
+
+
+def _lookup(tree: Any, dotted: str) -> Any:
+    node = tree
+    for part in str(dotted).split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _ABSENT
+    return node
+
+
+def dicts_replace_none(options: dict[str, Any], tree: dict) -> dict[str, Any]:
+    """Overrides whose dict value lands on a ``None`` in ``tree`` replace it (marked ``_delete_``).
+
+    mmcv refuses to merge a dict into ``None``; for a command-line override such as
+    ``model.backbone.init_cfg=dict(type='Pretrained', ...)`` over ``init_cfg=None`` there is
+    nothing to merge, and replacing is what the user asked for.
+    """
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, dict) and DELETE_KEY not in value and _lookup(tree, key) is None:
+            value = {**value, DELETE_KEY: True}
+        out[key] = value
+    return out
+
+
 def nest_dotted_keys(options: dict[str, Any]) -> ConfigDict:
     """``{'a.b.c': 1}`` -> ``{'a': {'b': {'c': 1}}}`` (the shape ``merge_into`` takes)."""
     nested = ConfigDict()

@@ -12,12 +12,12 @@ import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from detcli.engine.load_report import LoadReport
 from detcli.errors import CheckpointError
 
 logger = logging.getLogger("detcli")
@@ -173,30 +173,6 @@ def revise_keys(
     return out
 
 
-@dataclass
-class LoadReport:
-    """What a non-strict load left out; ``str()`` is the message to log."""
-
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
-
-    @property
-    def clean(self) -> bool:
-        return not (self.missing or self.unexpected or self.mismatched)
-
-    def __str__(self) -> str:
-        parts = []
-        if self.mismatched:
-            shown = ", ".join(f"{k} {tuple(a)} vs model {tuple(b)}" for k, a, b in self.mismatched)
-            parts.append(f"skipped {len(self.mismatched)} keys with other shapes: {shown}")
-        if self.missing:
-            parts.append(f"missing in checkpoint: {', '.join(self.missing)}")
-        if self.unexpected:
-            parts.append(f"unexpected in checkpoint: {', '.join(self.unexpected)}")
-        return "; ".join(parts) or "all keys matched"
-
-
 def load_state_dict(module: nn.Module, state_dict: dict[str, torch.Tensor], strict: bool = False) -> LoadReport:
     """Copy matching weights into ``module``; keys whose shapes differ are skipped and reported.
 
@@ -215,8 +191,12 @@ def load_state_dict(module: nn.Module, state_dict: dict[str, torch.Tensor], stri
         else:
             usable[key] = value
     report.missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
+    counted = [k for k in own if not k.endswith("num_batches_tracked")]
+    report.model_values = sum(own[k].numel() for k in counted)
+    report.loaded_values = sum(own[k].numel() for k in counted if k in usable)
     if strict and not report.clean:
-        raise CheckpointError(f"checkpoint does not fit the model: {report}")
+        raise CheckpointError(f"checkpoint does not fit the model ({report.counts()})",
+                              hint="; ".join(line.strip() for line in str(report).splitlines()[1:]))
     module.load_state_dict(usable, strict=False)
     return report
 
@@ -229,13 +209,19 @@ def load_checkpoint(
     log: logging.Logger | None = None,
     revise: Iterable[tuple[str, str]] = ((r"^module\.", ""),),
     weights_only: bool | None = None,
+    min_loaded: float = 0.0,
 ) -> dict:
-    """Load ``filename`` into ``model`` and return the whole checkpoint dict (meta included)."""
+    """Load ``filename`` into ``model`` and return the whole checkpoint dict (meta included).
+
+    What did not fit is logged in a few lines; ``min_loaded`` (a fraction of the model's
+    weights) refuses a checkpoint that leaves most of the model at random values.
+    """
     checkpoint = load_checkpoint_file(filename, map_location=map_location, weights_only=weights_only)
     state_dict = revise_keys(state_dict_of(checkpoint), revise)
     report = load_state_dict(model, state_dict, strict=strict)
     if not report.clean:
         (log or logger).warning("loading %s: %s", filename, report)
+    report.require_loaded(min_loaded, filename)
     return checkpoint
 
 

@@ -11,8 +11,10 @@ the workers, which save a checkpoint before they stop.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,22 +41,60 @@ class LaunchSpec:
 
 
 def _resolve_port(spec: LaunchSpec) -> int:
+    return _port_and_source(spec)[0]
+
+
+def _port_and_source(spec: LaunchSpec) -> tuple[int, str | None]:
+    """The master port and where it came from (None: picked here)."""
     if spec.master_port is not None:
-        return spec.master_port
+        return spec.master_port, "--master-port"
     for var in ("PORT", "MASTER_PORT"):
         if os.environ.get(var):
-            return int(os.environ[var])
-    return find_free_port() if spec.nnodes == 1 else DEFAULT_PORT
+            try:
+                return int(os.environ[var]), f"${var}"
+            except ValueError:
+                raise ConfigError(f"${var} must be a port number, got {os.environ[var]!r}",
+                                  hint=f"unset {var} to let det pick a free port") from None
+    return (find_free_port(), None) if spec.nnodes == 1 else (DEFAULT_PORT, None)
 
 
-def _worker(local_rank: int, fn: Callable, args: tuple, spec: LaunchSpec, port: int, errors: Any) -> None:
+def _busy_port_error(port: int, source: str | None) -> DetError:
+    if source == "--master-port":
+        fix = "pass another --master-port"
+    elif source:
+        fix = f"set {source[1:]} to a free port, or unset it to let det pick one"
+    else:
+        fix = "pass --master-port with a free port"
+    return DetError(f"port {port} ({source or 'the default'}) is already in use on this machine: the "
+                    "process group cannot start there (another training still running?)", hint=fix)
+
+
+def check_port_free(port: int, source: str | None) -> None:
+    """Fail in one line when ``port`` is taken here (the master binds it before the workers meet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as torch's store does
+        try:
+            probe.bind(("", port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise _busy_port_error(port, source) from None
+            raise
+
+
+def _worker(local_rank: int, fn: Callable, args: tuple, spec: LaunchSpec, port: int, source: str | None,
+            errors: Any) -> None:
     os.environ.update(
         RANK=str(spec.node_rank * spec.nprocs + local_rank), LOCAL_RANK=str(local_rank),
         WORLD_SIZE=str(spec.world_size), LOCAL_WORLD_SIZE=str(spec.nprocs),
         MASTER_ADDR=spec.master_addr, MASTER_PORT=str(port),
     )
     try:
-        init_dist("pytorch", backend=spec.backend)
+        try:
+            init_dist("pytorch", backend=spec.backend)
+        except RuntimeError as err:  # torch's DistNetworkError: the port was taken after the check
+            if "EADDRINUSE" not in str(err):
+                raise
+            raise _busy_port_error(port, source) from None
         fn(*args)
     except DetError as err:
         errors.put((local_rank, type(err).__name__, str(err), err.hint))
@@ -74,10 +114,12 @@ def launch(fn: Callable, args: tuple, spec: LaunchSpec) -> None:
     """Run ``fn(*args)`` in ``spec.nprocs`` new processes of one process group and wait for them."""
     if spec.nprocs < 1 or spec.nnodes < 1 or not 0 <= spec.node_rank < spec.nnodes:
         raise ConfigError(f"invalid launch: {spec.nprocs} processes, node {spec.node_rank} of {spec.nnodes}")
-    port = _resolve_port(spec)
+    port, source = _port_and_source(spec)
+    if spec.node_rank == 0:
+        check_port_free(port, source)
     ctx = mp.get_context("spawn")
     errors = ctx.SimpleQueue()
-    context = mp.start_processes(_worker, args=(fn, args, spec, port, errors), nprocs=spec.nprocs,
+    context = mp.start_processes(_worker, args=(fn, args, spec, port, source, errors), nprocs=spec.nprocs,
                                  join=False, start_method="spawn")
 
     def forward(signum: int, frame: Any) -> None:

@@ -11,7 +11,6 @@ import numpy as np
 
 from detcli.evaluation.coco_format import (
     check_results_fit,
-    result_kind,
     results_to_coco_json,
     write_coco_json,
 )
@@ -54,8 +53,12 @@ def coco_gt_boxes(coco: Any, img_ids: Sequence[int]) -> list[np.ndarray]:
 
 def fast_eval_recall(dataset: Any, results: list, proposal_nums: Sequence[int], iou_thrs: Sequence[float],
                      logger: LoggerLike = None) -> np.ndarray:
-    """Average recall over ``iou_thrs`` at each proposal count, computed directly (no COCOeval)."""
-    proposals = [r if isinstance(r, np.ndarray) else np.vstack([np.asarray(b).reshape(-1, 5) for b in r])
+    """Average recall over ``iou_thrs`` at each proposal count, computed directly (no COCOeval).
+
+    Proposals are the results' boxes of every class; for ``(bbox, segm)`` results, their boxes.
+    """
+    proposals = [r if isinstance(r, np.ndarray) else
+                 np.vstack([np.asarray(b).reshape(-1, 5) for b in (r[0] if isinstance(r, tuple) else r)])
                  for r in results]
     recalls = eval_recalls(coco_gt_boxes(dataset.coco, dataset.img_ids), proposals, proposal_nums, iou_thrs,
                            logger=logger)
@@ -124,25 +127,23 @@ def evaluate_coco(dataset: Any, results: list, metric: str | Sequence[str] = "bb
         write_coco_json(entries, str(jsonfile_prefix))
     if "bbox" in entries:
         entries["proposal"] = entries["bbox"]
+    for m in metrics:  # every metric can be computed, before any is printed
+        if m != "proposal_fast" and m not in entries:
+            raise MetricError(f"metric {m!r} needs {m} results, which these results do not have",
+                              hint="bbox needs detections, segm needs masks (a (bbox, segm) result per image)")
 
     eval_results: dict[str, Any] = {}
     for m in metrics:
         emit(f"Evaluating {m}...", logger)
         if m == "proposal_fast":
-            if result_kind(results[0]) == "segm":
-                raise MetricError("proposal_fast is not supported for instance segmentation results",
-                                  hint="use --eval proposal, bbox or segm")
             ar = fast_eval_recall(dataset, results, proposal_nums, iou_thrs, logger="silent")
             for i, num in enumerate(proposal_nums):
                 eval_results[f"AR@{num}"] = float(ar[i])
             emit("  ".join(f"AR@{num} {ar[i]:.4f}" for i, num in enumerate(proposal_nums)), logger)
             continue
-        if m not in entries:
-            raise MetricError(f"metric {m!r} needs {m} results, which these results do not have",
-                              hint="bbox needs detections, segm needs masks (a (bbox, segm) result per image)")
         if not entries[m]:
-            emit(f"The {m} results of the whole dataset are empty: nothing to evaluate.", logger)
-            break
+            emit(f"no detections: the {m} results of all {len(img_ids)} images are empty, no {m} metrics", logger)
+            continue
         iou_type = "bbox" if m == "proposal" else m
         coco_eval = COCOeval(coco_gt, _load_predictions(coco_gt, entries[m], iou_type), iou_type)
         coco_eval.params.catIds = cat_ids

@@ -54,6 +54,19 @@ def result_kind(result: Any) -> str:
                     hint="results must be per-class lists of (n, 5) arrays, (bbox, segm) tuples or (n, 5) proposals")
 
 
+def count_detections(results: Sequence[Any]) -> int:
+    """Boxes over all images and classes (proposals count as boxes): 0 means nothing was detected."""
+    total = 0
+    for result in results:
+        if isinstance(result, tuple):
+            result = result[0]
+        if isinstance(result, np.ndarray):
+            total += len(result.reshape(-1, result.shape[-1] if result.ndim else 1))
+        elif isinstance(result, (list, tuple)):
+            total += sum(len(np.asarray(boxes).reshape(-1, 5)) for boxes in result)
+    return total
+
+
 def results_to_coco_json(results: Sequence[Any], img_ids: Sequence[int], cat_ids: Sequence[int]) -> dict[str, list]:
     """COCO result entries per kind: {'bbox': [...], 'segm': [...]} or {'proposal': [...]}."""
     kind = result_kind(results[0])

@@ -11,7 +11,7 @@ import asyncio
 import glob
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class InferOptions:
     async_test: bool = False
     batch_size: int = 1
     wait_time: float = 1.0
+    out: str | None = None  # mmdetection's video_demo.py spelling of out_file (videos only)
+    cfg_options: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_inputs(spec: str) -> tuple[str, list[Path]]:
@@ -171,8 +173,16 @@ def run_infer(opts: InferOptions, print_fn: Any = print) -> dict[str, Any]:
     from detcli.apis import init_detector
 
     kind, files = resolve_inputs(opts.input)
+    if opts.out is not None:
+        if kind != "video":
+            raise ConfigError(f"--out names the annotated video of a video input; {opts.input} is not a video",
+                              hint="for images use --out-file (one image) or --out-dir")
+        if opts.out_file is not None:
+            raise ConfigError("--out and --out-file are the same option; give one",
+                              hint="--out is mmdetection's video_demo.py spelling of --out-file")
+        opts = replace(opts, out_file=opts.out, out=None)
     if kind == "video" and not (opts.out_dir or opts.out_file or opts.show):
-        raise ConfigError("a video needs somewhere to go: --out-dir DIR (annotated video) or --show",
+        raise ConfigError("a video needs somewhere to go: --out-file/--out FILE.mp4, --out-dir DIR or --show",
                           hint=f"e.g. det infer {opts.input} CONFIG CHECKPOINT --out-dir out/")
     if opts.out_file and kind == "images" and len(files) > 1:
         raise ConfigError("--out-file takes one image; for several use --out-dir")
@@ -180,7 +190,7 @@ def run_infer(opts: InferOptions, print_fn: Any = print) -> dict[str, Any]:
         from detcli.visualization import require_display
 
         require_display("--show")
-    model = init_detector(opts.config, opts.checkpoint, device=opts.device)
+    model = init_detector(opts.config, opts.checkpoint, device=opts.device, cfg_options=opts.cfg_options or None)
     if opts.out_dir:
         Path(opts.out_dir).mkdir(parents=True, exist_ok=True)
     if kind == "video":

@@ -43,7 +43,7 @@ class Panel:
 
 
 def val_key_for(run: RunLog, key: str) -> str | None:
-    """The val lines' name for ``key``: itself, or ``key_val`` (how mmdetection 2.28 and det name
+    """The val lines' name for ``key``: itself, or ``key_val`` (how mmdetection 2.28 and detcli name
     the losses of a ``('val', 1)`` workflow epoch)."""
     if key in RUN_STATE_KEYS or key.startswith(("lr_", "momentum_")):
         return None

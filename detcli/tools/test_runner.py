@@ -43,6 +43,11 @@ class TestOptions:
     device: str | None = None
     gpu_collect: bool = False
     tmpdir: str | None = None
+    allow_partial: bool = False  # test a model the checkpoint fills to less than MIN_LOADED
+
+
+# a checkpoint that fills less of the model than this is taken for another model's
+MIN_LOADED = 0.5
 
 
 def check_options(opts: TestOptions) -> None:
@@ -118,7 +123,8 @@ def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
     from detcli.models import build_detector
 
     model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
-    checkpoint = load_checkpoint(model, opts.checkpoint, map_location="cpu")
+    checkpoint = load_checkpoint(model, opts.checkpoint, map_location="cpu",
+                                 min_loaded=0.0 if opts.allow_partial else MIN_LOADED)
     if opts.fuse_conv_bn:
         from detcli.tools.fuse_conv_bn import fuse_conv_bn
 
@@ -184,9 +190,15 @@ def _as_pair(value: Any) -> tuple[Any, Any]:
     return value if isinstance(value, tuple) and len(value) == 2 else (value, None)
 
 
-def print_metrics(metrics: dict[str, Any]) -> None:
+def print_metrics(metrics: dict[str, Any], outputs: list | None = None) -> None:
+    """The metrics as a table; none (the evaluation said why, e.g. no detections): no empty table."""
+    from detcli.evaluation.coco_format import count_detections
     from detcli.evaluation.report import emit, make_table
 
+    if not metrics:
+        if outputs is None or count_detections(outputs) > 0:
+            emit("the evaluation returned no metrics")
+        return
     rows = [[k, f"{v:.4f}" if isinstance(v, float) else str(v)] for k, v in metrics.items()]
     emit(make_table(["metric", "value"], rows))
 
@@ -264,7 +276,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
     metrics = None
     if opts.eval:
         metrics = dataset.evaluate(outputs, **evaluation_kwargs(cfg, opts.eval, opts.eval_options))
-        print_metrics(metrics)
+        print_metrics(metrics, outputs)
         if opts.work_dir:
             write_metrics_json(opts.work_dir, opts.config, metrics)
     return metrics

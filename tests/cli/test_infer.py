@@ -177,3 +177,31 @@ def test_user_errors_are_one_line(toy, capsys, monkeypatch):
     if not torch.cuda.is_available():
         err = capsys.readouterr().err
         assert "CUDA is not available" in err and "--device cpu" in err
+
+
+def test_the_video_demos_out_spelling_writes_the_annotated_video(toy, capsys):
+    """mmdetection's ``demo/video_demo.py VIDEO CONFIG CKPT --out result.mp4`` as a det infer command."""
+    _write_video(toy / "clip.mp4", frames=4)
+    target = toy / "result.mp4"
+    assert _run(toy / "clip.mp4", toy / "toy.py", toy / "toy.pth", "--out", target) == 0
+    from detcli.apis import VideoReader
+
+    frames = list(VideoReader(target))
+    assert len(frames) == 4 and frames[0].shape == (48, 64, 3)
+    assert not np.array_equal(frames[0], np.zeros_like(frames[0]))  # boxes drawn on the black first frame
+    capsys.readouterr()
+    assert _run(toy / "images" / "a.png", toy / "toy.py", toy / "toy.pth", "--out", toy / "a_out.png") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert "is not a video" in err[0] and "--out-file" in err[1]
+    assert _run(toy / "clip.mp4", toy / "toy.py", toy / "toy.pth", "--out", target, "--out-file", target) == 1
+    assert "the same option" in capsys.readouterr().err
+
+
+def test_cfg_options_change_the_model(toy, capsys):
+    args = [toy / "images" / "a.png", toy / "toy.py", toy / "toy.pth"]
+    assert _run(*args, "--cfg-options", "model.num_classes=1", "model.with_mask=True") == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["detections"] == []  # one class: the toy's class-1 box has nowhere to go
+    assert _run(*args, "--score-thr", "0.0", "--cfg-options", "model.with_mask=True") == 0
+    (det,) = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["detections"]
+    assert "mask" in det  # the mask head switched on from the command line

@@ -238,7 +238,8 @@ def test_fine_tuning_to_another_num_classes_through_load_from(tmp_path):
                  "--cfg-options", "runner.max_epochs=1"]) == 0
     (log,) = (tmp_path / "ft").glob("*.log")
     text = log.read_text()
-    assert "skipped 2 keys with other shapes: cls_head.fc_cls.weight (2, 8) vs model (3, 8)" in text
+    assert "keys: 2 with another shape" in text
+    assert "other shapes (kept the model's): cls_head.fc_cls.weight (2, 8) vs model (3, 8)" in text
     assert "4 of 6 weights loaded" in text
     assert torch.load(tmp_path / "ft" / "epoch_1.pth", weights_only=True)["meta"]["iter"] == 4
 

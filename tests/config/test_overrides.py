@@ -138,3 +138,66 @@ def test_dict_action_for_argparse_scripts(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--cfg-options", "novalue"])
     assert "bad override 'novalue'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dict(type='Pretrained', checkpoint='x.pth')", {"type": "Pretrained", "checkpoint": "x.pth"}),
+        ("dict()", {}),
+        ("dict(a=dict(b=[1, (2, 3)], c=None), d=-1.5, e=True)", {"a": {"b": [1, (2, 3)], "c": None}, "d": -1.5,
+                                                               "e": True}),
+        ("{'a': 1}", {"a": 1}),
+        ("{'a': dict(b='c'), 1: [dict(x=2)]}", {"a": {"b": "c"}, 1: [{"x": 2}]}),
+        ("[dict(type='A'), dict(type='B', p=0.5)]", [{"type": "A"}, {"type": "B", "p": 0.5}]),
+        ("dict(a=1),dict(b=2)", [{"a": 1}, {"b": 2}]),
+    ],
+)
+def test_dict_values_are_read_as_dicts_not_strings(text, expected):
+    value = parse_cfg_options([f"key={text}"])["key"]
+    assert value == expected and type(value) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "culprit", "dotted"),
+    [
+        ("dict(type=Pretrained, checkpoint='x.pth')", "'Pretrained'", "k.type=Pretrained k.checkpoint='x.pth'"),
+        ("dict(a=__import__('os').getcwd())", "__import__('os').getcwd()", "k.a=__import__('os').getcwd()"),
+        ("{'a': open('f')}", "open('f')", "k.a=open('f')"),
+        ("{name: 1}", "'name'", None),
+        ("dict(**other)", "dict(**other)", None),
+    ],
+)
+def test_dicts_that_are_not_literals_are_refused_in_one_line(text, culprit, dotted):
+    with pytest.raises(ConfigError) as info:
+        parse_cfg_options([f"k={text}"])
+    message = str(info.value)
+    assert "\n" not in message and f"k={text}" in message and culprit in message
+    assert (dotted or "model.backbone.init_cfg=dict(type='Pretrained', checkpoint='x.pth')") in info.value.hint
+
+
+def test_a_dict_override_merges_into_a_dict_and_replaces_none():
+    cfg = Config(dict(model=dict(backbone=dict(depth=50, init_cfg=None),
+                                 neck=dict(type="FPN", init_cfg=dict(type="Xavier", layer="Conv2d")))))
+    cfg.merge_from_dict(parse_cfg_options([
+        "model.backbone.init_cfg=dict(type='Pretrained', checkpoint='x.pth')",
+        "model.neck.init_cfg={'distribution': 'uniform'}",
+    ]))
+    assert cfg.model.backbone.init_cfg == {"type": "Pretrained", "checkpoint": "x.pth"}
+    assert cfg.model.backbone.init_cfg.checkpoint == "x.pth"  # a ConfigDict, not a string
+    assert cfg.model.neck.init_cfg == {"type": "Xavier", "layer": "Conv2d", "distribution": "uniform"}
+    with pytest.raises(ConfigError, match="model.backbone.depth"):  # over a scalar: still an error
+        cfg.merge_from_dict({"model.backbone.depth": {"a": 1}})
+
+
+def test_print_config_applies_a_dict_override(tmp_path, capsys):
+    import json
+
+    from detcli.cli import main
+
+    path = tmp_path / "c.py"
+    path.write_text("model = dict(backbone=dict(type='ResNet', init_cfg=None))\n")
+    assert main(["print-config", str(path), "--json", "--cfg-options",
+                 "model.backbone.init_cfg=dict(type='Pretrained', checkpoint='x.pth')"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"]["backbone"]["init_cfg"] == {"type": "Pretrained", "checkpoint": "x.pth"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -174,6 +175,32 @@ def test_coco_evaluate_delegates(shapes_root):
         results.append(per_class)
     metrics = ds.evaluate(results, metric="bbox")
     assert metrics["bbox_mAP"] == pytest.approx(1.0)
+
+
+def test_an_image_info_file_without_annotations_loads_in_test_mode_and_formats(shapes_root, tmp_path):
+    """COCO test-dev ships image_info_test-dev2017.json: images and categories, no annotations."""
+    from detcli.evaluation.errors import MetricError
+
+    data = json.loads((shapes_root / "annotations/instances_val.json").read_text())
+    info = tmp_path / "image_info_test.json"
+    info.write_text(json.dumps({"images": data["images"], "categories": data["categories"]}))
+    with pytest.raises(DataError, match="no \\['annotations'\\] key") as err:
+        CocoDataset(ann_file=str(info), pipeline=[], classes=SHAPE_CLASSES)
+    assert "test mode" in err.value.hint
+    ds = CocoDataset(ann_file=str(info), pipeline=[dict(type="LoadImageFromFile")], img_prefix=str(shapes_root / "val"),
+                     classes=SHAPE_CLASSES, test_mode=True)
+    assert ds.img_ids == [img["id"] for img in data["images"]] and len(ds) == len(data["images"])
+    assert ds[0]["img"].shape[:2] == (data["images"][0]["height"], data["images"][0]["width"])
+    assert len(ds.get_ann_info(0)["bboxes"]) == 0
+    results = [[np.array([[1, 2, 11, 22, 0.9]], np.float32) if c == 1 else np.zeros((0, 5), np.float32)
+                for c in range(len(SHAPE_CLASSES))] for _ in range(len(ds))]
+    files, _ = ds.format_results(results, jsonfile_prefix=str(tmp_path / "test-dev"))
+    written = json.loads(Path(files["bbox"]).read_text())
+    assert [d["image_id"] for d in written] == ds.img_ids
+    assert {d["category_id"] for d in written} == {ds.cat_ids[1]} and written[0]["bbox"] == [1, 2, 10, 20]
+    with pytest.raises(MetricError, match="no annotations") as err:
+        ds.evaluate(results, metric="bbox")
+    assert "--format-only" in err.value.hint
 
 
 def test_cityscapes_filters_all_crowd_images(tmp_path):

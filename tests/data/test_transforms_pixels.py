@@ -3,6 +3,8 @@ reference arrays, PhotoMetricDistortion, Corrupt."""
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -177,14 +179,70 @@ def test_photometric_distortion_brightness_range():
     assert all(-10.01 <= d <= 10.01 for d in deltas) and any(abs(d) > 0.5 for d in deltas)
 
 
-def test_corrupt_needs_imagecorruptions():
-    try:
-        import imagecorruptions  # noqa: F401
-    except ImportError:
-        from detcli.data.pipelines import Corrupt
+def test_corrupt_really_corrupts_an_image():
+    """imagecorruptions (the optional extra; in the dev extra for the tests) on current numpy/scikit-image."""
+    from detcli.data.pipelines import Corrupt
 
-        with pytest.raises(ConfigError, match="imagecorruptions") as err:
-            Corrupt("gaussian_noise")
-        assert "pip install" in err.value.hint
-    else:  # pragma: no cover - optional dependency present
-        pytest.skip("imagecorruptions is installed")
+    yy, xx = np.mgrid[0:64, 0:64]
+    board = np.where(((yy // 8) + (xx // 8)) % 2 == 0, 200, 50).astype(np.uint8)
+    img = np.repeat(board[..., None], 3, axis=2)
+    noisy = Corrupt("gaussian_noise", severity=3)({"img": img.copy()})["img"]
+    assert noisy.shape == img.shape and noisy.dtype == np.uint8
+    assert np.abs(noisy.astype(float) - img).mean() > 5  # pixels moved
+    assert abs(float(noisy.mean()) - float(img.mean())) < 10  # around the same image
+    blurred = Corrupt("gaussian_blur", severity=2)({"img": img.copy()})["img"]  # scikit-image's channel_axis
+    edges = lambda a: np.abs(np.diff(a.astype(float), axis=1)).sum()  # noqa: E731
+    assert blurred.shape == img.shape and edges(blurred) < 0.8 * edges(img)
+    foggy = Corrupt("fog", severity=1)({"img": img.copy()})["img"]  # numpy 2 (np.float_ is gone)
+    assert foggy.shape == img.shape and not np.array_equal(foggy, img)
+    assert repr(Corrupt("fog", severity=1)) == "Corrupt(corruption=fog, severity=1)"
+
+
+def test_corrupt_refuses_an_unknown_corruption_and_severity():
+    from detcli.data.pipelines import Corrupt
+
+    with pytest.raises(ConfigError, match="unknown corruption 'gauss'") as err:
+        Corrupt("gauss")
+    assert "gaussian_noise" in err.value.hint
+    with pytest.raises(ConfigError, match="severity must be 1 to 5"):
+        Corrupt("fog", severity=6)
+
+
+def test_corrupt_without_imagecorruptions_says_what_to_install(monkeypatch):
+    from detcli.data.pipelines import Corrupt
+
+    monkeypatch.setitem(sys.modules, "imagecorruptions", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match="needs the optional package 'imagecorruptions'") as err:
+        Corrupt("gaussian_noise")
+    assert "pip install imagecorruptions-imaug" in err.value.hint and "detcli[optional]" in err.value.hint
+
+
+def test_corrupt_with_a_broken_imagecorruptions_reports_the_real_cause(tmp_path, monkeypatch):
+    """imagecorruptions 1.1.2 is installed but imports pkg_resources, which current setuptools lacks."""
+    from detcli.data.pipelines import Corrupt
+
+    package = tmp_path / "imagecorruptions"
+    package.mkdir()
+    (package / "__init__.py").write_text("from pkg_resources import resource_filename\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "imagecorruptions", raising=False)
+    monkeypatch.setitem(sys.modules, "pkg_resources", None)
+    with pytest.raises(ConfigError) as err:
+        Corrupt("fog")
+    assert "imagecorruptions is installed but cannot be imported" in str(err.value)
+    assert "pkg_resources" in str(err.value) and "not installed" not in str(err.value)
+    assert "pip install imagecorruptions-imaug" in err.value.hint
+
+
+def test_corrupt_on_an_old_imagecorruptions_api_failure_names_the_fix(monkeypatch):
+    from detcli.data.pipelines import Corrupt
+
+    def old_corrupt(image, severity=1, corruption_name=None):
+        raise TypeError("gaussian() got an unexpected keyword argument 'multichannel'")
+
+    fake = types.SimpleNamespace(corrupt=old_corrupt, get_corruption_names=lambda subset: ["glass_blur"])
+    monkeypatch.setitem(sys.modules, "imagecorruptions", fake)
+    transform = Corrupt("glass_blur")
+    with pytest.raises(ConfigError, match="imagecorruptions fails on 'glass_blur'.*multichannel") as err:
+        transform({"img": np.zeros((8, 8, 3), np.uint8)})
+    assert "imagecorruptions-imaug" in err.value.hint

@@ -230,7 +230,38 @@ def test_user_errors(coco_dataset):
         evaluate_coco(coco_dataset, results, metric_items=["AP@7"])
 
 
-def test_empty_results_stop_with_a_message(coco_dataset, capsys):
+def test_empty_results_say_no_detections(coco_dataset, capsys):
     empty = [[np.zeros((0, 5), np.float32)] * NUM_CLASSES for _ in coco_dataset.img_ids]
     assert evaluate_coco(coco_dataset, empty) == {}
-    assert "empty" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no detections: the bbox results of all 3 images are empty" in out
+    # recall needs no detections to be computed: it is 0
+    assert evaluate_coco(coco_dataset, empty, metric=["bbox", "proposal_fast"], logger="silent") == {
+        "AR@100": 0.0, "AR@300": 0.0, "AR@1000": 0.0}
+
+
+def test_proposal_fast_on_mask_results_uses_their_boxes(coco_dataset):
+    with_masks = make_results(coco_dataset, with_masks=True, shift={0: 1})
+    boxes_only = [bbox for bbox, _ in with_masks]
+    on_masks = evaluate_coco(coco_dataset, with_masks, metric=["bbox", "segm", "proposal_fast"], logger="silent")
+    on_boxes = evaluate_coco(coco_dataset, boxes_only, metric="proposal_fast", logger="silent")
+    assert {k: on_masks[k] for k in on_boxes} == on_boxes
+    assert 0.0 < on_boxes["AR@100"] < 1.0
+    assert {"bbox_mAP", "segm_mAP"} <= set(on_masks)
+
+
+def test_a_metric_the_results_cannot_give_fails_before_any_is_printed(coco_dataset, capsys):
+    boxes_only = make_results(coco_dataset)
+    with pytest.raises(MetricError, match="'segm' needs segm results"):
+        evaluate_coco(coco_dataset, boxes_only, metric=["bbox", "segm"])
+    assert capsys.readouterr().out == ""
+
+
+def test_tables_show_brackets_in_names_as_written(capsys):
+    from detcli.evaluation.report import emit, make_table
+
+    emit(make_table(["class", "ap"], [["[bold]car[/bold]", "0.5"], ["bus [x]", "0.25"]], title="[red]t"))
+    emit("AR [optional] done")
+    out = capsys.readouterr().out
+    assert "[bold]car[/bold]" in out and "bus [x]" in out and "[red]t" in out
+    assert "AR [optional] done" in out

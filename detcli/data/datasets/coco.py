@@ -33,8 +33,12 @@ class CocoDataset(CustomDataset):
     PALETTE = None
 
     def load_annotations(self, ann_file: str) -> list[dict]:
+        """Images of ``ann_file``; in test mode it may be an image-info file without annotations."""
         data = load(ann_file)
-        check_coco_dict(data, ann_file)
+        check_coco_dict(data, ann_file, need_annotations=not self.test_mode)
+        self.has_annotations = "annotations" in data
+        if not self.has_annotations:
+            data = {**data, "annotations": []}
         ann_ids = [a["id"] for a in data["annotations"]]
         if len(set(ann_ids)) != len(ann_ids):
             dup = next(i for i, n in Counter(ann_ids).items() if n > 1)
@@ -148,6 +152,12 @@ class CocoDataset(CustomDataset):
                  metric_items: str | Sequence[str] | None = None) -> dict[str, Any]:
         """COCO metrics (``bbox``, ``segm``, ``proposal``, ``proposal_fast``) with pycocotools."""
         from detcli.evaluation import evaluate_coco
+        from detcli.evaluation.errors import MetricError
+
+        if not getattr(self, "has_annotations", True):
+            raise MetricError(f"{self.ann_file} has no annotations (an image-info file such as COCO test-dev): "
+                              "there is nothing to evaluate against",
+                              hint="use --format-only to write the result json for the evaluation server")
 
         return evaluate_coco(self, results, metric=metric, logger=logger, jsonfile_prefix=jsonfile_prefix,
                              classwise=classwise, proposal_nums=proposal_nums, iou_thrs=iou_thrs,

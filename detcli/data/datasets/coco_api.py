@@ -54,19 +54,26 @@ class COCO(_PyCOCO):
         return self.loadImgs(ids)
 
 
-def check_coco_dict(data: Any, source: str) -> None:
-    """Fail with one line when ``data`` is not a COCO instances dict."""
+def check_coco_dict(data: Any, source: str, need_annotations: bool = True) -> None:
+    """Fail with one line when ``data`` is not a COCO instances dict.
+
+    ``need_annotations=False`` accepts an image-info file without ``annotations`` (what
+    COCO test-dev ships: ``image_info_test-dev2017.json``), for testing and formatting.
+    """
     if not isinstance(data, dict):
         raise DataError(f"{source} is not a COCO annotation file: the top level is a {type(data).__name__}, "
                         "not an object", hint="a COCO file has 'images', 'annotations' and 'categories'")
-    missing = [k for k in ("images", "annotations", "categories") if k not in data]
+    required = ("images", "annotations", "categories") if need_annotations else ("images", "categories")
+    missing = [k for k in required if k not in data]
     if missing:
-        raise DataError(f"{source} is not a COCO annotation file: no {missing} key",
-                        hint="a COCO file has 'images', 'annotations' and 'categories'")
+        hint = "a COCO file has 'images', 'annotations' and 'categories'"
+        if missing == ["annotations"]:
+            hint += "; an image-info file without annotations (COCO test-dev) works in test mode only"
+        raise DataError(f"{source} is not a COCO annotation file: no {missing} key", hint=hint)
     for key, fields in (("images", ("id", "file_name", "width", "height")),
                         ("annotations", ("id", "image_id", "category_id", "bbox")),
                         ("categories", ("id", "name"))):
-        for i, entry in enumerate(data[key]):
+        for i, entry in enumerate(data.get(key, ())):
             absent = [f for f in fields if f not in entry]
             if absent:
                 raise DataError(f"{source}: {key}[{i}] has no {absent}")

@@ -78,27 +78,58 @@ class PhotoMetricDistortion:
                 f"saturation_range={(self.saturation_lower, self.saturation_upper)}, hue_delta={self.hue_delta})")
 
 
+# imagecorruptions 1.1.2 (2020) imports pkg_resources, which setuptools 81 removed, and calls
+# APIs that numpy 2 and scikit-image 0.19+ dropped; its maintained fork installs the same module.
+_CORRUPTIONS_FIX = "pip uninstall -y imagecorruptions && pip install imagecorruptions-imaug"
+_CORRUPTIONS_INSTALL = "pip install imagecorruptions-imaug (or: pip install 'detcli[optional]')"
+
+
+def import_imagecorruptions(corruption: str) -> Any:
+    """The ``imagecorruptions`` module, or one line saying whether it is missing or broken (and why)."""
+    try:
+        import imagecorruptions
+    except ImportError as err:
+        if isinstance(err, ModuleNotFoundError) and err.name == "imagecorruptions":
+            raise ConfigError(
+                f"the Corrupt transform ({corruption!r}) needs the optional package 'imagecorruptions'",
+                hint=_CORRUPTIONS_INSTALL,
+            ) from None
+        why = " (setuptools 81+ has no pkg_resources)" if getattr(err, "name", None) == "pkg_resources" else ""
+        raise ConfigError(
+            f"the Corrupt transform ({corruption!r}): imagecorruptions is installed but cannot be imported: "
+            f"{err}{why}",
+            hint=f"{_CORRUPTIONS_FIX} (a maintained fork that works with current setuptools, numpy, scikit-image)",
+        ) from err
+    return imagecorruptions
+
+
 @PIPELINES.register_module()
 class Corrupt:
     """Apply an ``imagecorruptions`` corruption (robustness benchmarks); needs that package."""
 
     def __init__(self, corruption: str, severity: int = 1) -> None:
-        try:
-            from imagecorruptions import corrupt
-        except ImportError:
-            raise ConfigError(
-                f"the Corrupt transform ({corruption!r}) needs the optional package 'imagecorruptions'",
-                hint="pip install imagecorruptions (or: pip install 'detcli[optional]')",
-            ) from None
-        self._corrupt = corrupt
+        module = import_imagecorruptions(corruption)
+        names = list(module.get_corruption_names("all"))
+        if corruption not in names:
+            raise ConfigError(f"unknown corruption {corruption!r} for the Corrupt transform",
+                              hint=f"use one of: {', '.join(names)}")
+        if not 1 <= int(severity) <= 5:
+            raise ConfigError(f"Corrupt severity must be 1 to 5, got {severity}")
+        self._corrupt = module.corrupt
         self.corruption = corruption
         self.severity = severity
 
     def __call__(self, results: dict[str, Any]) -> dict[str, Any]:
         if "img_fields" in results and results["img_fields"] != ["img"]:
             raise ValueError("Corrupt supports a single image field")
-        results["img"] = self._corrupt(results["img"].astype(np.uint8), corruption_name=self.corruption,
-                                       severity=self.severity)
+        try:
+            results["img"] = self._corrupt(results["img"].astype(np.uint8), corruption_name=self.corruption,
+                                           severity=self.severity)
+        except (TypeError, AttributeError) as err:
+            if "multichannel" not in str(err) and "np.float_" not in str(err):
+                raise
+            raise ConfigError(f"imagecorruptions fails on {self.corruption!r} with this numpy/scikit-image: {err}",
+                              hint=_CORRUPTIONS_FIX) from err
         return results
 
     def __repr__(self) -> str:

@@ -180,13 +180,13 @@ class EvalHook(Hook):
 
     def evaluate(self, runner: Any, results: list) -> float | None:
         eval_res = self.dataloader.dataset.evaluate(results, logger=runner.logger, **self.eval_kwargs)
+        if not eval_res:  # one line that says why, instead of an empty Epoch(val) line
+            self._log_no_metrics(runner, results)
+            return None
         for name, val in eval_res.items():
             runner.log_buffer.output[name] = val
         runner.log_buffer.ready = True
         if self.save_best is None:
-            return None
-        if not eval_res:
-            runner.logger.warning("evaluation returned no metrics; save_best skipped")
             return None
         if self.key_indicator == "auto":
             self._init_rule(self.rule, next(iter(eval_res)))
@@ -194,6 +194,19 @@ class EvalHook(Hook):
             raise ConfigError(f"evaluation.save_best={self.key_indicator!r} is not among the metrics "
                               f"{sorted(eval_res)}", hint="use one of them, or save_best='auto'")
         return float(eval_res[self.key_indicator])
+
+
+    def _log_no_metrics(self, runner: Any, results: list) -> None:
+        from detcli.evaluation.coco_format import count_detections
+
+        runner.log_buffer.output.pop("eval_iter_num", None)
+        head = f"Epoch(val) [{runner.epoch + 1}]" if self.by_epoch else f"Iter(val) [{runner.iter + 1}]"
+        if count_detections(results) == 0:
+            why = f"no detections on the {len(results)} validation images, no metrics"
+        else:
+            why = "the evaluation returned no metrics"
+        skipped = "; save_best skipped" if self.save_best is not None else ""
+        runner.logger.info("%s\t%s%s", head, why, skipped)
 
 
 @HOOKS.register_module()

@@ -1,7 +1,14 @@
-"""Scalars (and the final model) to MLflow (``dict(type='MlflowLoggerHook', exp_name=...)``)."""
+"""Scalars (and the final model) to MLflow (``dict(type='MlflowLoggerHook', exp_name=...)``).
+
+``log_model=True`` logs the run's last checkpoint file (the ``.pth`` that ``det test`` and
+``init_detector`` load) as the artifact ``models/<name>.pth``, as later OpenMMLab releases log
+work-dir files. Serialising the live model with ``mlflow.pytorch.log_model`` instead fails on
+current MLflow (it wants an input example to trace) and would need the project's classes to load.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from detcli.engine.hooks.logger.base import LoggerHook
@@ -36,5 +43,24 @@ class MlflowLoggerHook(LoggerHook):
                 self.mlflow.log_metrics(tags, step=self.get_iter(runner))
 
     def after_run(self, runner: Any) -> None:
-        if runner.rank == 0 and self.log_model:
-            self.mlflow.pytorch.log_model(getattr(runner.model, "module", runner.model), "models")
+        if runner.rank != 0 or not self.log_model:
+            return
+        checkpoint = last_checkpoint(runner)
+        if checkpoint is None:
+            runner.logger.warning("MlflowLoggerHook: log_model=True but the run saved no checkpoint to log "
+                                  "(is checkpoint_config off?)")
+            return
+        self.mlflow.log_artifact(checkpoint, artifact_path="models")
+        runner.logger.info("MlflowLoggerHook: logged %s as an MLflow artifact (models/)", checkpoint)
+
+
+def last_checkpoint(runner: Any) -> str | None:
+    """The file behind the last checkpoint the run saved (``latest.pth`` resolved), or None."""
+    from detcli.engine.checkpoint import find_latest_checkpoint
+
+    folders = [getattr(hook, "out_dir", None) for hook in runner.hooks if type(hook).__name__ == "CheckpointHook"]
+    for folder in [*folders, runner.work_dir]:
+        found = find_latest_checkpoint(folder) if folder else None
+        if found:
+            return os.path.realpath(found)
+    return None
