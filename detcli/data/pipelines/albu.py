@@ -43,9 +43,10 @@ def _albumentations() -> Any:
     return albumentations
 
 
-def _renamed_legacy(name: str, args: dict) -> tuple[str, dict]:
-    """Transforms that mmdetection 2.x configs name but albumentations 2 renamed."""
-    if name == "JpegCompression":  # 2.x's albu_example config; ImageCompression since albumentations 1.4
+def _renamed_legacy(name: str, args: dict, albumentations: Any) -> tuple[str, dict]:
+    """Transforms that mmdetection 2.x configs name but newer albumentations renamed."""
+    if name == "JpegCompression" and not hasattr(albumentations, name):
+        # 2.x's albu_example config; albumentations 2 only has ImageCompression(quality_range=...)
         low, high = args.pop("quality_lower", 99), args.pop("quality_upper", 100)
         args.setdefault("quality_range", (low, high))
         args.setdefault("compression_type", "jpeg")
@@ -61,7 +62,7 @@ def build_albu_transform(cfg: Mapping, albumentations: Any | None = None) -> Any
     args = dict(cfg)
     kind = args.pop("type")
     if isinstance(kind, str):
-        kind, args = _renamed_legacy(kind, args)
+        kind, args = _renamed_legacy(kind, args, albumentations)
         cls = getattr(albumentations, kind, None)
         if not inspect.isclass(cls):
             names = [n for n in dir(albumentations) if inspect.isclass(getattr(albumentations, n))]
