@@ -80,7 +80,7 @@ data = dict(
 
 # From scratch on a CPU: the shapes schedule (AdamW, 4 epochs) instead of the base's SGD 1x
 optimizer = dict(_delete_=True, type='AdamW', lr=0.001, weight_decay=0.05)
-optimizer_config = dict(grad_clip=dict(max_norm=10, norm_type=2))
+optimizer_config = dict(_delete_=True, grad_clip=dict(max_norm=10, norm_type=2))  # base: grad_clip=None
 lr_config = dict(warmup_iters=200, step=[3])
 runner = dict(type='EpochBasedRunner', max_epochs=4)
 log_config = dict(interval=50)

@@ -37,12 +37,13 @@ dataset_A_val = dict(
     img_prefix='data/shapes/val/',
     separate_eval=False,
     pipeline=test_pipeline)
-dataset_B_test = dict(
+dataset_A_test = dict(
     type='CustomDataset',
     classes=classes,
-    ann_file='data/shapes/annotations/middle_val.json',
+    ann_file='data/shapes/annotations/middle_val.pkl',
     img_prefix='data/shapes/val/',
     pipeline=test_pipeline)
+dataset_B_test = dict(dataset_A_test, ann_file='data/shapes/annotations/middle_val.json')
 
 data = dict(
     _delete_=True,  # a new data dict, not merged into the base's
@@ -50,8 +51,8 @@ data = dict(
     workers_per_gpu=1,
     train=[dataset_A_train, dataset_B_train],  # a list: concatenated (5.3.2)
     val=dataset_A_val,
-    # explicit ConcatDataset (5.3.3); joint evaluation needs datasets scored on their data_infos
-    # (not COCO)
-    test=dict(type='ConcatDataset', datasets=[dataset_A_val, dataset_B_test], separate_eval=False))
+    # explicit ConcatDataset (5.3.3). Evaluating it as a whole needs datasets of one type that are
+    # scored on their annotations in memory (CustomDataset, VOC...; not COCO)
+    test=dict(type='ConcatDataset', datasets=[dataset_A_test, dataset_B_test], separate_eval=False))
 # middle-format sets evaluate VOC-style (mAP at IoU 0.5)
 evaluation = dict(metric='mAP')
