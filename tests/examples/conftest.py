@@ -4,7 +4,7 @@ root (``data/shapes/`` generated once per session), with the example's folder on
 
 from __future__ import annotations
 
-import contextlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -71,6 +71,10 @@ def shapes_mask_rcnn(workspace, tmp_path_factory) -> Path:
     """The checkpoint of configs/shapes/mask_rcnn_r18_fpn_shapes.py after one short epoch (what
     `make demo` trains fully): the model the fine-tuning and inference examples start from."""
     work = tmp_path_factory.mktemp("shapes_mask_rcnn")
-    with contextlib.chdir(workspace):
+    previous = os.getcwd()
+    os.chdir(workspace)  # the config's data/shapes/ paths are relative
+    try:
         train(REPO / "configs/shapes/mask_rcnn_r18_fpn_shapes.py", work)
+    finally:
+        os.chdir(previous)
     return work / "latest.pth"
