@@ -21,7 +21,7 @@ test-slow: install
 	$(PY) -m pytest -q -m slow
 
 lint: install
-	$(VENV)/bin/ruff check detcli tests benchmarks
+	$(VENV)/bin/ruff check detcli tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import difflib
 import os
 import traceback
 import types
@@ -98,8 +99,46 @@ def _check_readable(filename: str, chain: tuple[str, ...]) -> None:
             f"base config not found: {filename} (listed in _base_ of {chain[-1]})",
             hint="_base_ paths are relative to the folder of the config that lists them",
         )
-    what = "is a folder, not a config file" if os.path.isdir(filename) else "not found"
-    raise ConfigError(f"config file {what}: {filename}", hint="check the path (configs/<method>/<name>.py)")
+    if os.path.isdir(filename):
+        raise ConfigError(f"config file is a folder, not a config file: {filename}",
+                          hint="check the path (configs/<method>/<name>.py)")
+    similar = _similar_configs(filename)
+    hint = f"did you mean {' or '.join(similar)}?" if similar else "check the path (configs/<method>/<name>.py)"
+    raise ConfigError(f"config file not found: {filename}", hint=hint)
+
+
+def _similar_configs(filename: str, limit: int = 2) -> list[str]:
+    """Configs under the nearest existing ``configs`` folder of ``filename`` with its name, or a close one.
+
+    Older guides name configs by paths that moved (``configs/mask_rcnn_r50_fpn_1x_coco.py``,
+    now under ``configs/mask_rcnn/``) or by 1.x names (``faster_rcnn_r50_fpn_1x.py``).
+    """
+    parts = os.path.normpath(filename).split(os.sep)
+    if "configs" not in parts:
+        return []
+    root = os.sep.join(parts[: len(parts) - parts[::-1].index("configs")]) or os.sep
+    if not os.path.isdir(root):
+        return []
+    with_bases = "_base_" in parts
+    found: dict[str, list[str]] = {}
+    for folder, _, files in os.walk(root):
+        if not with_bases and "_base_" in os.path.relpath(folder, root).split(os.sep):
+            continue  # suggest configs one can run, not the pieces they inherit
+        for name in files:
+            if os.path.splitext(name)[1] in SUPPORTED_EXTENSIONS:
+                found.setdefault(name, []).append(_shown(os.path.join(folder, name)))
+    wanted = os.path.basename(filename)
+    names = [wanted] if wanted in found else difflib.get_close_matches(wanted, list(found), n=5, cutoff=0.8)
+    folder = _shown(os.path.dirname(os.path.abspath(filename)))
+    paths = [path for name in names for path in sorted(found[name])]
+    paths.sort(key=lambda path: os.path.dirname(path) != folder)  # the typed folder first (a stable sort)
+    return paths[:limit]
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the current folder when it is below it (as the user typed it)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith(os.pardir) else relative
 
 
 def _parse(text: str, filename: str, extension: str) -> dict[str, Any]:

@@ -21,6 +21,8 @@ def test_no_display(tmp_path, monkeypatch, capsys):
 def test_no_camera(tmp_path, monkeypatch, capfd):
     _no_display(monkeypatch)
     monkeypatch.setenv("DISPLAY", ":99")  # a display is claimed; the camera check comes first
+    # and OpenCV is taken to have windows: the dev extra's albumentations may install the headless build
+    monkeypatch.setattr("detcli.visualization.display._opencv_has_gui", lambda: True)
     assert main(["webcam", str(tmp_path / "cfg.py"), str(tmp_path / "ckpt.pth"), "--camera-id", "57",
                  "--device", "cpu"]) == 1
     err = capfd.readouterr().err.strip().splitlines()  # file-descriptor level: OpenCV writes there

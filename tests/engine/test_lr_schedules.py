@@ -194,3 +194,23 @@ def test_unknown_policy_names_the_hook():
     runner = make_runner(None, max_epochs=1)
     with pytest.raises(RegistryError, match="Cosin"):
         runner.register_training_hooks(lr_config=dict(policy="Cosin"))
+
+
+class _GroupsWithoutLr(torch.optim.Optimizer):
+    def __init__(self, params, a):
+        super().__init__(params, dict(a=a))
+
+    def step(self, closure=None):
+        pass
+
+
+def test_lr_schedule_on_an_optimizer_without_lr_is_one_clear_error():
+    from detcli.registry import OPTIMIZERS
+
+    OPTIMIZERS.register_module(name="_GroupsWithoutLr", module=_GroupsWithoutLr, force=True)
+    runner = make_runner(None, max_epochs=1, optimizer_cfg=dict(type="_GroupsWithoutLr", a=1.0))
+    runner.register_training_hooks(lr_config=dict(policy="step", step=[1]))
+    with pytest.raises(ConfigError, match="no 'lr' .*keys: a"):
+        runner.run([loader(ToyDataset(n=2))], [("train", 1)])
+    with pytest.raises(ConfigError, match="no 'lr'"):
+        runner.current_lr()

@@ -120,3 +120,47 @@ def test_guide_custom_optimizer_and_constructor():
 def test_unknown_optimizer_suggests_names():
     with pytest.raises(RegistryError, match="AdamW"):
         build_optimizer(Net(), dict(type="AdamW_", lr=LR))
+
+
+# -- optimizers without 'lr' (mmcv builds them; the guide's MyOptimizer(a, b, c) has none) --------
+class NoLrOptimizer(torch.optim.Optimizer):
+    """An optimizer whose arguments are its own (a, b, c); its learning rate lives under 'lr' anyway."""
+
+    def __init__(self, params, a, b, c, weight_decay=0.0):
+        super().__init__(params, dict(lr=a, b=b, c=c, weight_decay=weight_decay))
+
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.data.add_(p.grad, alpha=-group["lr"])
+
+
+def test_an_optimizer_config_without_lr_builds(caplog):
+    OPTIMIZERS.register_module(name="NoLrOptimizer", module=NoLrOptimizer, force=True)
+    model = Net()
+    with caplog.at_level("WARNING", logger="detcli"):
+        opt = build_optimizer(model, dict(type="NoLrOptimizer", a=0.5, b=2, c=3))
+    assert isinstance(opt, NoLrOptimizer) and len(opt.param_groups) == 1
+    assert (opt.param_groups[0]["lr"], opt.param_groups[0]["b"], opt.param_groups[0]["c"]) == (0.5, 2, 3)
+    assert not caplog.records  # a custom optimizer decides for itself
+    # decay multipliers need no lr: the groups keep the optimizer's own default
+    opt = build_optimizer(model, dict(type="NoLrOptimizer", a=0.5, b=2, c=3, weight_decay=WD,
+                                      paramwise_cfg=dict(norm_decay_mult=0.0)))
+    assert {g["lr"] for g in opt.param_groups} == {0.5}
+
+
+def test_lr_multipliers_without_lr_are_one_clear_error():
+    OPTIMIZERS.register_module(name="NoLrOptimizer", module=NoLrOptimizer, force=True)
+    with pytest.raises(ConfigError, match="bias_lr_mult .*no 'lr'"):
+        build_optimizer(Net(), dict(type="NoLrOptimizer", a=0.5, b=2, c=3, paramwise_cfg=dict(bias_lr_mult=2.0)))
+    with pytest.raises(ConfigError, match=r"custom_keys\.head\.lr_mult"):
+        build_optimizer(Net(), dict(type="NoLrOptimizer", a=0.5, b=2, c=3,
+                                    paramwise_cfg=dict(custom_keys={"head": dict(lr_mult=0.1)})))
+
+
+def test_a_torch_optimizer_without_lr_warns_with_torchs_default(caplog):
+    with caplog.at_level("WARNING", logger="detcli"):
+        opt = build_optimizer(Net(), dict(type="SGD", momentum=0.9))
+    assert opt.param_groups[0]["lr"] == 0.001
+    assert "SGD" in caplog.text and "lr=0.001" in caplog.text

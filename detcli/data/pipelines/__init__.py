@@ -1,5 +1,6 @@
 """Data pipeline transforms (registered in ``PIPELINES``), grouped by what they do."""
 
+from detcli.data.pipelines.albu import Albu
 from detcli.data.pipelines.compose import Compose, replace_ImageToTensor
 from detcli.data.pipelines.cropping import Expand, MinIoURandomCrop, RandomCrop, RandomShift
 from detcli.data.pipelines.formatting import (
@@ -26,7 +27,7 @@ from detcli.data.pipelines.test_time_aug import MultiScaleFlipAug
 from detcli.registry import PIPELINES
 
 __all__ = [
-    "PIPELINES", "Compose", "replace_ImageToTensor", "LoadImageFromFile", "LoadImageFromWebcam",
+    "PIPELINES", "Albu", "Compose", "replace_ImageToTensor", "LoadImageFromFile", "LoadImageFromWebcam",
     "LoadMultiChannelImageFromFiles", "LoadAnnotations", "LoadProposals", "FilterAnnotations", "Resize",
     "RandomFlip", "Pad", "SegRescale", "RandomCrop", "Expand", "MinIoURandomCrop", "RandomShift", "Normalize",
     "PhotoMetricDistortion", "Corrupt", "ToTensor", "ImageToTensor", "Transpose", "ToDataContainer",

@@ -120,6 +120,11 @@ class LrUpdaterHook(Hook):
         bases = {}
         for key, opt in optimizers_of(runner).items():
             for group in opt.param_groups:
+                if "lr" not in group and "initial_lr" not in group:
+                    raise ConfigError(
+                        f"lr_config needs a learning rate, but the param groups of {type(opt).__name__} have "
+                        f"no 'lr' (keys: {', '.join(sorted(k for k in group if k != 'params'))})",
+                        hint="keep the optimizer's learning rate under 'lr' in its defaults, or set lr_config = None")
                 group.setdefault("initial_lr", group["lr"])
             bases[key] = [group["initial_lr"] for group in opt.param_groups]
         self.base_lr = bases[None] if None in bases else bases

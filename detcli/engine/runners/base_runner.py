@@ -135,10 +135,14 @@ class BaseRunner:
         return self.optimizer
 
     def current_lr(self) -> list[float] | dict[str, list[float]]:
+        def lrs(o: torch.optim.Optimizer) -> list[float]:
+            if any("lr" not in g for g in o.param_groups):
+                raise ConfigError(f"the param groups of {type(o).__name__} have no 'lr', which logging reads",
+                                  hint="keep the optimizer's learning rate under 'lr' in its defaults")
+            return [g["lr"] for g in o.param_groups]
+
         opt = self._groups()
-        if isinstance(opt, dict):
-            return {k: [g["lr"] for g in o.param_groups] for k, o in opt.items()}
-        return [g["lr"] for g in opt.param_groups]
+        return {k: lrs(o) for k, o in opt.items()} if isinstance(opt, dict) else lrs(opt)
 
     def current_momentum(self) -> list[float] | dict[str, list[float]]:
         def momenta(o: torch.optim.Optimizer) -> list[float]:
