@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from detcli.engine.checkpoint_files import check_checkpoint_bytes, write_failure
 from detcli.errors import CheckpointError
 
 logger = logging.getLogger("detcli")
@@ -102,6 +103,7 @@ def load_checkpoint_file(
 ) -> dict:
     """``torch.load`` a checkpoint; ``weights_only`` refuses arbitrary pickled objects."""
     path = locate_checkpoint(filename)
+    check_checkpoint_bytes(path, filename)
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # noqa: BLE001
@@ -256,10 +258,7 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(err, OSError):
-            raise CheckpointError(
-                f"cannot write checkpoint {filename}: {err.strerror or err}",
-                hint="choose a writable --work-dir with free space",
-            ) from err
+            raise write_failure(filename, err) from err
         raise
 
 
