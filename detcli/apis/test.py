@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from detcli.apis.progress import progress_bar
+from detcli.data.bad_images import report_bad_images
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -102,6 +103,7 @@ def single_gpu_test(model: torch.nn.Module, data_loader: Any, show: bool = False
                 draw_batch(model, batch, result, show, out_dir, show_score_thr, palette)
             results.extend(encode_results(result))
             bar.advance(len(result))
+    report_bad_images(dataset, "test")
     return results
 
 
@@ -125,6 +127,7 @@ def multi_gpu_test(model: torch.nn.Module, data_loader: Any, tmpdir: str | None 
             result = _forward(model, batch, device)
             results.extend(encode_results(result))
             bar.advance(min(len(result) * world_size, len(dataset) - bar.done))
+    report_bad_images(dataset, f"test (process {rank})")
     if gpu_collect:
         return collect_results_gpu(results, len(dataset))
     return collect_results_cpu(results, len(dataset), tmpdir)

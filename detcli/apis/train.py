@@ -102,9 +102,17 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     Returns the runner (its ``model`` holds the trained weights).
     """
     from detcli.data import build_dataloader, build_dataset
+    from detcli.data.bad_images import leaf_datasets
+    from detcli.data.datasets.sanity import check_training_set
     from detcli.engine.config_compat import compat_cfg
     from detcli.engine.ddp import prepare_norm_layers, wrap_distributed
-    from detcli.engine.hooks import DistEvalHook, DistSamplerSeedHook, EvalHook, ProgressBarHook
+    from detcli.engine.hooks import (
+        BadImageReportHook,
+        DistEvalHook,
+        DistSamplerSeedHook,
+        EvalHook,
+        ProgressBarHook,
+    )
     from detcli.engine.memory_format import apply_memory_format
     from detcli.engine.optimizers import build_optimizer
     from detcli.engine.runners import EpochBasedRunner, build_runner
@@ -112,6 +120,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     cfg = compat_cfg(cfg)
     logger = logging.getLogger("detcli")
     datasets = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
+    check_training_set(datasets[0])
     device = _device_of(cfg, distributed)
     gpu_ids = list(cfg.get("gpu_ids") or [0])
     train_args = _loader_args(cfg, "train_dataloader", dict(
@@ -138,6 +147,8 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
         cfg.get("log_config"), cfg.get("momentum_config"), custom_hooks_config=cfg.get("custom_hooks"))
     if isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
+    if any(getattr(leaf, "bad_images", None) is not None for ds in datasets for leaf in leaf_datasets(ds)):
+        runner.register_hook(BadImageReportHook(), priority="LOW")
     if runner.rank == 0 and _want_progress_bar():
         runner.register_hook(ProgressBarHook(), priority="LOWEST")
 
