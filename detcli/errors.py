@@ -20,7 +20,7 @@ def _without_worker_traceback(message: Any) -> Any:
         return message
     last = message.rstrip().splitlines()[-1]
     _, sep, text = last.partition(": ")
-    return f"{text} (in a data loader worker)" if sep else last
+    return f"in a data loader worker: {text}" if sep else last
 
 
 class DetError(Exception):

@@ -74,9 +74,10 @@ def report_bad_images(dataset: Any, when: str, log: logging.Logger | None = None
             continue
         total += count
         action = "replaced by blank images" if getattr(leaf, "test_mode", False) else "skipped"
-        paths = ", ".join(image_path(leaf, i) for i in first) + (", ..." if count > len(first) else "")
+        shown = list(dict.fromkeys(image_path(leaf, i) for i in first))  # a redrawn sample may repeat
+        paths = ", ".join(shown) + (", ..." if count > len(first) else "")
         (log or logging.getLogger("detcli")).warning(
-            "%s: %d unreadable image(s) of %s were %s (skip_bad_images=True): %s",
+            "%s: %d sample(s) of %s had an unreadable image and were %s (skip_bad_images=True): %s",
             when, count, getattr(leaf, "ann_file", None) or type(leaf).__name__, action, paths)
     return total
 

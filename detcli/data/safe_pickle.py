@@ -52,18 +52,15 @@ _SCALAR = np.float32(0).__reduce__()[0]
 _FROMBUFFER = np.arange(2).__reduce_ex__(5)[0]
 
 _ALLOWED: dict[tuple[str, str], Any] = {
-    ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset,
-    ("builtins", "bytearray"): bytearray,
-    ("builtins", "complex"): complex,
-    ("builtins", "slice"): slice,
-    ("__builtin__", "set"): set,
-    ("__builtin__", "frozenset"): frozenset,
     ("collections", "OrderedDict"): OrderedDict,
     ("_codecs", "encode"): _latin1_encode,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): _refuse_object_dtypes,
 }
+# protocol-2 pickles name builtins "__builtin__" (empty bytes, e.g. a 0-size array's data, are bytes())
+for _module in ("builtins", "__builtin__"):
+    for _type in (set, frozenset, bytes, bytearray, complex, slice):
+        _ALLOWED[(_module, _type.__name__)] = _type
 for _core in ("numpy.core", "numpy._core"):
     _ALLOWED[(f"{_core}.multiarray", "_reconstruct")] = _RECONSTRUCT
     _ALLOWED[(f"{_core}.multiarray", "scalar")] = _SCALAR
@@ -92,7 +89,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _refusal(path: str | os.PathLike, err: _Refused, what: str) -> UnsafePickleError:
     detail = f" ({err.detail})" if err.detail else ""
     return UnsafePickleError(
-        f"refusing to load {what} {path}: it asks for {err.name}{detail}, which a {what} never holds; "
+        f"refusing to load {what} {path}: it asks for {err.name}{detail}, which no {what} holds; "
         "loading a pickle runs the functions it names, so the file was not loaded",
         hint="if it comes from someone you do not trust, delete it; a results file can be written as "
              ".json with det test --out r.json, annotations as middle-format .json",

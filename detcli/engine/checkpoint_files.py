@@ -117,15 +117,21 @@ def find_resumable_checkpoint(work_dir: str, log: logging.Logger | None = None, 
         if reason is None:
             if skipped and warn:
                 log.warning("auto-resume: %s cannot be read (%s); continuing from %s, the newest checkpoint "
-                            "that loads", ", ".join(os.path.basename(p) for p, _ in skipped),
+                            "that loads", ", ".join(_shown(p) for p, _ in skipped),
                             "; ".join(r for _, r in skipped), path)
             return path
         skipped.append((path, reason))
     if skipped:
-        names = ", ".join(f"{os.path.basename(p)} ({r})" for p, r in skipped)
+        names = ", ".join(f"{_shown(p)} ({r})" for p, r in skipped)
         raise CheckpointError(f"--auto-resume: no checkpoint in {work_dir} can be read: {names}",
                               hint="start afresh without --auto-resume (or in another --work-dir)")
     return None
+
+
+def _shown(path: str) -> str:
+    """``latest.pth -> epoch_2.pth`` for the link, the file name otherwise."""
+    name = os.path.basename(path)
+    return f"{name} -> {os.path.basename(os.path.realpath(path))}" if os.path.islink(path) else name
 
 
 def previous_checkpoint_note(filename: str) -> str:
@@ -136,11 +142,7 @@ def previous_checkpoint_note(filename: str) -> str:
     candidates = [p for p in resumable_candidates(directory) if os.path.abspath(p) != os.path.abspath(filename)]
     if not candidates:
         return "no earlier checkpoint exists in that folder"
-    first = candidates[0]
-    shown = os.path.basename(first)
-    if os.path.islink(first):
-        shown += f" -> {os.path.basename(os.path.realpath(first))}"
-    return f"the previous checkpoint {shown} is intact"
+    return f"the previous checkpoint {_shown(candidates[0])} is intact"
 
 
 def write_failure(filename: str, err: OSError) -> CheckpointError:
