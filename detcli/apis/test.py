@@ -167,6 +167,8 @@ def collect_results_cpu(result_part: list, size: int, tmpdir: str | None = None)
         return None
     parts = []
     for r in range(world_size):
+        # plain pickle: these parts are this run's own, in a folder mkdtemp made private (0700), and
+        # may hold whatever a custom model returns; user-supplied pickles go through detcli.data.safe_pickle
         with open(Path(tmpdir) / f"part_{r}.pkl", "rb") as fh:
             parts.append(pickle.load(fh))
     shutil.rmtree(tmpdir, ignore_errors=True)

@@ -38,14 +38,19 @@ def box_problem(x1: float, y1: float, x2: float, y2: float, width: float | None,
 
 
 def usable_box_mask(boxes: np.ndarray, width: float | None, height: float | None, counts: Counter) -> np.ndarray:
-    """A keep-mask over ``(n, 4)`` boxes; each unusable one is counted in ``counts`` by its problem."""
-    keep = np.ones(len(boxes), dtype=bool)
-    for i, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
-        problem = box_problem(*box.tolist(), width, height)
-        if problem is not None:
-            counts[problem] += 1
-            keep[i] = False
-    return keep
+    """A keep-mask over ``(n, 4)`` boxes (the rules of ``box_problem``, vectorised); each unusable
+    one is counted in ``counts`` by its problem."""
+    x1, y1, x2, y2 = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).T
+    nan = ~np.isfinite(np.stack([x1, y1, x2, y2])).all(0)
+    with np.errstate(invalid="ignore"):
+        negative = ~nan & ((x2 <= x1) | (y2 <= y1))
+        outside = np.zeros_like(nan)
+        if width is not None and height is not None:
+            outside = ~nan & ~negative & ((x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height))
+    for problem, mask in ((NAN, nan), (NEGATIVE, negative), (OUTSIDE, outside)):
+        if mask.any():
+            counts[problem] += int(mask.sum())
+    return ~(nan | negative | outside)
 
 
 def report_unusable_boxes(counts: Counter, total: int, source: str, action: str = "ignored") -> None:
