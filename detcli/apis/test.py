@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +82,18 @@ def _forward(model: torch.nn.Module, batch: dict, device: torch.device) -> list:
         return model(return_loss=False, rescale=True, **to_device(batch, device))
 
 
+@contextlib.contextmanager
+def _releasing_workers(batches: Any) -> Iterator[None]:
+    """Stop the loader's workers at once when an error ends the loop (not at a later garbage collection)."""
+    from detcli.data.loader import release_workers
+
+    try:
+        yield
+    except BaseException:
+        release_workers(batches)
+        raise
+
+
 def single_gpu_test(model: torch.nn.Module, data_loader: Any, show: bool = False, out_dir: str | None = None,
                     show_score_thr: float = 0.3) -> list:
     """Results for every image of ``data_loader.dataset``, in order (masks RLE-encoded).
@@ -96,8 +110,9 @@ def single_gpu_test(model: torch.nn.Module, data_loader: Any, show: bool = False
     dataset = data_loader.dataset
     palette = getattr(dataset, "PALETTE", None)
     results: list = []
-    with progress_bar(len(dataset), "test") as bar:
-        for batch in data_loader:
+    batches = iter(data_loader)
+    with progress_bar(len(dataset), "test") as bar, _releasing_workers(batches):
+        for batch in batches:
             result = _forward(model, batch, device)
             if show or out_dir:
                 draw_batch(model, batch, result, show, out_dir, show_score_thr, palette)
@@ -122,8 +137,9 @@ def multi_gpu_test(model: torch.nn.Module, data_loader: Any, tmpdir: str | None 
     device = model_device(model)
     dataset = data_loader.dataset
     results: list = []
-    with progress_bar(len(dataset), "test", enabled=rank == 0) as bar:
-        for batch in data_loader:
+    batches = iter(data_loader)
+    with progress_bar(len(dataset), "test", enabled=rank == 0) as bar, _releasing_workers(batches):
+        for batch in batches:
             result = _forward(model, batch, device)
             results.extend(encode_results(result))
             bar.advance(min(len(result) * world_size, len(dataset) - bar.done))

@@ -35,6 +35,18 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> No
     random.seed(worker_seed)
 
 
+def release_workers(iterator: Any) -> None:
+    """Stop the worker processes of a DataLoader iterator now.
+
+    After an error the iterator lives on in the traceback, and its workers would be stopped
+    only when it is garbage-collected, perhaps during a later run in the same process, where
+    joining them can then wait seconds. Iterators without workers are left alone.
+    """
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if callable(shutdown):
+        shutdown()
+
+
 def _check_count(name: str, value: Any, minimum: int) -> None:
     """A batch size or worker count from the config: a whole number, caught before torch trips on it."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
