@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from detcli.build_args import check_build_args, unexpected_key_in
 from detcli.errors import RegistryError
 
 # Prefixes that configs written for other toolboxes put before type names.
@@ -156,9 +157,13 @@ def build_from_cfg(cfg: Mapping | None, registry: Registry, default_args: Mappin
         obj_cls = obj_type
     else:
         raise RegistryError(f"'type' must be a str or a class, got {type(obj_type).__name__}")
+    check_build_args(obj_cls, args)
     try:
         return obj_cls(**args)
     except TypeError as err:
+        config_error = unexpected_key_in(err, obj_cls, args)
+        if config_error is not None:
+            raise config_error from err
         # Name the class: a bare "unexpected keyword argument" does not say where.
         raise TypeError(f"{getattr(obj_cls, '__name__', obj_cls)}: {err}") from err
 

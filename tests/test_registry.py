@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detcli.errors import RegistryError
+from detcli.errors import ConfigError, RegistryError
 from detcli.registry import (
     BACKBONES,
     DETECTORS,
@@ -115,9 +115,47 @@ def test_cfg_without_type_fails_clearly():
         build_from_cfg({"depth": 50}, make_registry())
 
 
-def test_bad_argument_names_the_class():
-    with pytest.raises(TypeError, match="ResNet: .*unexpected keyword"):
+def test_bad_argument_names_the_class_the_key_and_the_closest_keys():
+    with pytest.raises(ConfigError, match=r"ResNet got an unknown key 'dpeth'; did you mean 'depth'\? "
+                                          r"\(valid keys: depth, frozen\)"):
         make_registry().build({"type": "ResNet", "dpeth": 50})
+
+
+def test_unknown_key_passed_on_through_kwargs_is_found_when_called():
+    reg = Registry("toys")
+
+    class Base:
+        def __init__(self, num_classes: int, in_channels: int = 8) -> None:
+            self.num_classes = num_classes
+
+    @reg.register_module()
+    class Head(Base):
+        def __init__(self, stacked_convs: int = 4, **kwargs) -> None:
+            super().__init__(**kwargs)
+
+    assert reg.build({"type": "Head", "num_classes": 3}).num_classes == 3
+    with pytest.raises(ConfigError, match=r"Head got an unknown key 'in_channel'; did you mean 'in_channels'"):
+        reg.build({"type": "Head", "num_classes": 3, "in_channel": 8})
+
+
+def test_wrong_scalar_type_names_class_key_and_expected_type():
+    reg = Registry("toys")
+
+    @reg.register_module()
+    class Opt:
+        def __init__(self, lr: float, momentum: float = 0.9, name: str | None = None, steps: list | None = None):
+            self.lr = lr
+
+    assert reg.build({"type": "Opt", "lr": 1, "steps": "anything: containers are not checked"}).lr == 1
+    with pytest.raises(ConfigError, match=r"Opt: lr='fast' should be a number; got str"):
+        reg.build({"type": "Opt", "lr": "fast"})
+    with pytest.raises(ConfigError, match=r"Opt: name=3 should be a string or None; got int"):
+        reg.build({"type": "Opt", "lr": 0.1, "name": 3})
+
+
+def test_delete_flag_left_in_a_list_item_is_one_line():
+    with pytest.raises(ConfigError, match=r"ResNet: its config still holds _delete_=True, which only works"):
+        make_registry().build({"type": "ResNet", "depth": 18, "_delete_": True})
 
 
 def test_registries_import_their_package_on_first_lookup(tmp_path, monkeypatch):

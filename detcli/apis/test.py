@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ import numpy as np
 import torch
 
 from detcli.apis.progress import progress_bar
+from detcli.data.bad_images import report_bad_images
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -79,6 +82,18 @@ def _forward(model: torch.nn.Module, batch: dict, device: torch.device) -> list:
         return model(return_loss=False, rescale=True, **to_device(batch, device))
 
 
+@contextlib.contextmanager
+def _releasing_workers(batches: Any) -> Iterator[None]:
+    """Stop the loader's workers at once when an error ends the loop (not at a later garbage collection)."""
+    from detcli.data.loader import release_workers
+
+    try:
+        yield
+    except BaseException:
+        release_workers(batches)
+        raise
+
+
 def single_gpu_test(model: torch.nn.Module, data_loader: Any, show: bool = False, out_dir: str | None = None,
                     show_score_thr: float = 0.3) -> list:
     """Results for every image of ``data_loader.dataset``, in order (masks RLE-encoded).
@@ -95,13 +110,15 @@ def single_gpu_test(model: torch.nn.Module, data_loader: Any, show: bool = False
     dataset = data_loader.dataset
     palette = getattr(dataset, "PALETTE", None)
     results: list = []
-    with progress_bar(len(dataset), "test") as bar:
-        for batch in data_loader:
+    batches = iter(data_loader)
+    with progress_bar(len(dataset), "test") as bar, _releasing_workers(batches):
+        for batch in batches:
             result = _forward(model, batch, device)
             if show or out_dir:
                 draw_batch(model, batch, result, show, out_dir, show_score_thr, palette)
             results.extend(encode_results(result))
             bar.advance(len(result))
+    report_bad_images(dataset, "test")
     return results
 
 
@@ -120,11 +137,13 @@ def multi_gpu_test(model: torch.nn.Module, data_loader: Any, tmpdir: str | None 
     device = model_device(model)
     dataset = data_loader.dataset
     results: list = []
-    with progress_bar(len(dataset), "test", enabled=rank == 0) as bar:
-        for batch in data_loader:
+    batches = iter(data_loader)
+    with progress_bar(len(dataset), "test", enabled=rank == 0) as bar, _releasing_workers(batches):
+        for batch in batches:
             result = _forward(model, batch, device)
             results.extend(encode_results(result))
             bar.advance(min(len(result) * world_size, len(dataset) - bar.done))
+    report_bad_images(dataset, f"test (process {rank})")
     if gpu_collect:
         return collect_results_gpu(results, len(dataset))
     return collect_results_cpu(results, len(dataset), tmpdir)
@@ -164,6 +183,8 @@ def collect_results_cpu(result_part: list, size: int, tmpdir: str | None = None)
         return None
     parts = []
     for r in range(world_size):
+        # plain pickle: these parts are this run's own, in a folder mkdtemp made private (0700), and
+        # may hold whatever a custom model returns; user-supplied pickles go through detcli.data.safe_pickle
         with open(Path(tmpdir) / f"part_{r}.pkl", "rb") as fh:
             parts.append(pickle.load(fh))
     shutil.rmtree(tmpdir, ignore_errors=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from detcli.engine.checkpoint import find_latest_checkpoint
+from detcli.engine.checkpoint_files import find_resumable_checkpoint, remove_stale_temp_files
 from detcli.engine.seeding import init_random_seed, set_random_seed
 from detcli.errors import CheckpointError, ConfigError
 
@@ -74,7 +74,9 @@ def _device_of(cfg: Any, distributed: bool) -> torch.device:
             return torch.device("cuda", get_local_rank() % torch.cuda.device_count())
         ids = list(cfg.get("gpu_ids") or [0])
         return torch.device("cuda", ids[0]) if name == "cuda" else torch.device(name)
-    return torch.device(name)
+    from detcli.apis.inference import check_device
+
+    return check_device(name)  # 'tpu' and other names torch does not know: one line
 
 
 def _loader_args(cfg: Any, key: str, defaults: dict) -> dict:
@@ -100,9 +102,17 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     Returns the runner (its ``model`` holds the trained weights).
     """
     from detcli.data import build_dataloader, build_dataset
+    from detcli.data.bad_images import leaf_datasets
+    from detcli.data.datasets.sanity import check_training_set
     from detcli.engine.config_compat import compat_cfg
     from detcli.engine.ddp import prepare_norm_layers, wrap_distributed
-    from detcli.engine.hooks import DistEvalHook, DistSamplerSeedHook, EvalHook, ProgressBarHook
+    from detcli.engine.hooks import (
+        BadImageReportHook,
+        DistEvalHook,
+        DistSamplerSeedHook,
+        EvalHook,
+        ProgressBarHook,
+    )
     from detcli.engine.memory_format import apply_memory_format
     from detcli.engine.optimizers import build_optimizer
     from detcli.engine.runners import EpochBasedRunner, build_runner
@@ -110,6 +120,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
     cfg = compat_cfg(cfg)
     logger = logging.getLogger("detcli")
     datasets = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
+    check_training_set(datasets[0])
     device = _device_of(cfg, distributed)
     gpu_ids = list(cfg.get("gpu_ids") or [0])
     train_args = _loader_args(cfg, "train_dataloader", dict(
@@ -136,6 +147,8 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
         cfg.get("log_config"), cfg.get("momentum_config"), custom_hooks_config=cfg.get("custom_hooks"))
     if isinstance(runner, EpochBasedRunner):
         runner.register_hook(DistSamplerSeedHook())
+    if any(getattr(leaf, "bad_images", None) is not None for ds in datasets for leaf in leaf_datasets(ds)):
+        runner.register_hook(BadImageReportHook(), priority="LOW")
     if runner.rank == 0 and _want_progress_bar():
         runner.register_hook(ProgressBarHook(), priority="LOWEST")
 
@@ -160,7 +173,7 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
 
     resume_from = cfg.get("resume_from")
     if resume_from is None and cfg.get("auto_resume"):
-        resume_from = find_latest_checkpoint(cfg.get("work_dir") or ".")
+        resume_from = find_resumable_checkpoint(cfg.get("work_dir") or ".", logger)
         logger.info("auto-resume: %s", resume_from or f"no checkpoint in {cfg.get('work_dir')}, starting fresh")
     if resume_from:
         if not os.path.isfile(resume_from):
@@ -224,10 +237,12 @@ class TrainArgs:
 
 def _load_config(args: TrainArgs) -> Any:
     from detcli.config import Config
+    from detcli.config.required import require_keys
 
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    require_keys(cfg, args.config, ("model", "data", "data.train", "optimizer"), "det train")
     if args.auto_scale_lr:
         if cfg.get("auto_scale_lr") and "base_batch_size" in cfg["auto_scale_lr"]:
             cfg["auto_scale_lr"]["enable"] = True
@@ -283,7 +298,7 @@ def _run_seed(args: TrainArgs, cfg: Any) -> int | None:
         return cfg["seed"]
     resume = cfg.get("resume_from")
     if not resume and cfg.get("auto_resume"):
-        resume = find_latest_checkpoint(cfg["work_dir"])
+        resume = find_resumable_checkpoint(cfg["work_dir"], warn=False)
     if resume and os.path.isfile(resume):
         try:
             meta = torch.load(resume, map_location="cpu", weights_only=True, mmap=True).get("meta") or {}
@@ -314,6 +329,8 @@ def train_from_config(args: TrainArgs, distributed: bool = False) -> Any:
     timestamp = broadcast_object(time.strftime("%Y%m%d_%H%M%S", time.localtime()))
     logger = get_root_logger(os.path.join(work_dir, f"{timestamp}.log"), cfg.get("log_level", "INFO"))
     try:
+        if rank == 0:
+            remove_stale_temp_files(work_dir, logger)
         env_info = format_env(collect_env())
         dash = "-" * 60 + "\n"
         logger.info("Environment info:\n%s%s\n%s", dash, env_info, dash)
@@ -380,6 +397,10 @@ def run_train(args: TrainArgs) -> None:
 
     cfg = _load_config(args)  # fail on config errors before starting any process
     device = cfg.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not str(device).startswith("cuda"):
+        from detcli.apis.inference import check_device
+
+        check_device(device)
     if args.launcher == "none" and (args.gpus > 1 or args.nnodes > 1):
         backend = _backend(cfg, str(device))
         if str(device).startswith("cuda") and args.gpus > torch.cuda.device_count():

@@ -1,4 +1,4 @@
-"""``det eval-metric CONFIG RESULTS.pkl``: evaluate saved test results without running the model again."""
+"""``det eval-metric CONFIG RESULTS.pkl|.json``: evaluate saved test results without running the model again."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from detcli.cli.options import MultiValueCommand, cfg_options_option, eval_optio
 @app.command("eval-metric", cls=MultiValueCommand)
 def eval_metric(
     config: Path = typer.Argument(..., help="Config file whose data.test the results belong to."),
-    results: Path = typer.Argument(..., help="Results pickle from det test --out x.pkl."),
+    results: Path = typer.Argument(..., help="Results from det test --out: x.pkl, or x.json (COCO-style)."),
     eval: list[str] | None = typer.Option(None, "--eval", help="Metrics, e.g. bbox segm or mAP."),  # noqa: A002
     format_only: bool = typer.Option(False, "--format-only", help="Only write result files (e.g. COCO json)."),
     cfg_options: list[str] | None = cfg_options_option(),

@@ -1,4 +1,8 @@
-"""Reading and writing annotation files (json, pickle, yaml, plain lists) with clear errors."""
+"""Reading and writing annotation files (json, pickle, yaml, plain lists) with clear errors.
+
+Pickles are read with the restricted unpickler of ``detcli.data.safe_pickle``: a data
+file never runs code when it is loaded.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from detcli.data.safe_pickle import load_pickle
 from detcli.errors import DataError
 
 _JSON = (".json",)
@@ -28,8 +33,7 @@ def load(path: str | os.PathLike, what: str = "annotation file") -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix in _PICKLE:
-            with path.open("rb") as f:
-                return pickle.load(f)
+            return load_pickle(path, what)
         text = path.read_text(encoding="utf-8")
         if suffix in _YAML:
             import yaml
@@ -39,7 +43,9 @@ def load(path: str | os.PathLike, what: str = "annotation file") -> Any:
             return json.loads(text)
     except json.JSONDecodeError as err:
         raise DataError(f"malformed JSON in {path}: {err.msg} at line {err.lineno} column {err.colno}") from None
-    except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError) as err:
+    except DataError:
+        raise
+    except (UnicodeDecodeError, ValueError) as err:
         raise DataError(f"cannot read {what} {path}: {type(err).__name__}: {err}") from None
     except Exception as err:  # yaml errors and friends
         raise DataError(f"cannot read {what} {path}: {err}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import random
 from functools import partial
 from typing import Any
@@ -34,6 +35,28 @@ def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int) -> No
     random.seed(worker_seed)
 
 
+def release_workers(iterator: Any) -> None:
+    """Stop the worker processes of a DataLoader iterator now.
+
+    After an error the iterator lives on in the traceback, and its workers would be stopped
+    only when it is garbage-collected, perhaps during a later run in the same process, where
+    joining them can then wait seconds. Iterators without workers are left alone.
+    """
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if callable(shutdown):
+        shutdown()
+
+
+def _check_count(name: str, value: Any, minimum: int) -> None:
+    """A batch size or worker count from the config: a whole number, caught before torch trips on it."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum:
+        return
+    from detcli.errors import ConfigError
+
+    raise ConfigError(f"data.{name}={value!r} should be a whole number >= {minimum}",
+                      hint=f"fix data.{name} (or data.*_dataloader.{name}) in the config or --cfg-options")
+
+
 def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, num_gpus: int = 1, dist: bool = False,
                      shuffle: bool = True, seed: int | None = None, runner_type: str = "EpochBasedRunner",
                      persistent_workers: bool = False, class_aware_sampler: dict | None = None,
@@ -46,6 +69,8 @@ def build_dataloader(dataset: Any, samples_per_gpu: int, workers_per_gpu: int, n
     ``runner_type='IterBasedRunner'`` uses endless batch samplers. With ``seed`` the
     workers are seeded reproducibly.
     """
+    _check_count("samples_per_gpu", samples_per_gpu, 1)
+    _check_count("workers_per_gpu", workers_per_gpu, 0)
     if class_aware_sampler is not None:
         from detcli.errors import ConfigError
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from detcli.engine.checkpoint_files import check_checkpoint_bytes, write_failure
 from detcli.engine.load_report import LoadReport
 from detcli.errors import CheckpointError
 
@@ -137,13 +138,14 @@ def load_checkpoint_file(
     path = locate_checkpoint(filename)
     if weights_only is None:
         weights_only = not unsafe_load_allowed()
+    check_checkpoint_bytes(path, filename)
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # noqa: BLE001
         if weights_only and ("weights_only" in str(err).lower() or "Unsupported global" in str(err)):
             raise CheckpointError(
                 f"{filename} holds pickled objects that a weights-only load refuses",
-                hint="if you trust the file, add --unsafe-load (det test, infer, train, upgrade-ckpt; "
+                hint="if you trust the file, add --unsafe-load (det test, infer, webcam, train, publish, upgrade-ckpt; "
                 "it executes the file's pickled code), or convert it once with "
                 "'det upgrade-ckpt IN.pth OUT.pth --unsafe-load' (OUT.pth loads weights-only)",
             ) from err
@@ -278,10 +280,7 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         if isinstance(err, OSError):
-            raise CheckpointError(
-                f"cannot write checkpoint {filename}: {err.strerror or err}",
-                hint="choose a writable --work-dir with free space",
-            ) from err
+            raise write_failure(filename, err) from err
         raise
 
 

@@ -67,6 +67,8 @@ def check_options(opts: TestOptions) -> None:
                           hint="drop --gpus/--launcher to draw results")
     if opts.gpus < 1:
         raise ConfigError(f"--gpus must be at least 1, got {opts.gpus}")
+    if opts.out and opts.launcher == "none":  # before minutes of testing, not after
+        check_output_writable(opts.out)
     if opts.show:
         from detcli.visualization import require_display
 
@@ -93,9 +95,11 @@ def pick_device(opts: TestOptions, local_rank: int = 0) -> str:
 def prepare_config(opts: TestOptions) -> Any:
     """The config with overrides, no pre-training downloads, and the test set in test mode."""
     from detcli.config import load_config
+    from detcli.config.required import require_keys
     from detcli.data.pipelines import replace_ImageToTensor
 
     cfg = load_config(opts.config, opts.cfg_options)
+    require_keys(cfg, opts.config, ("model", "data", "data.test"), "det test")
     if "pretrained" in cfg.model:
         cfg.model.pretrained = None
     elif isinstance(cfg.model.get("backbone"), dict) and "init_cfg" in cfg.model.backbone:
@@ -115,6 +119,18 @@ def prepare_config(opts: TestOptions) -> Any:
             ds.pipeline = replace_ImageToTensor(ds.pipeline)
     data.test_dataloader = loader_cfg
     return cfg
+
+
+def check_not_empty(dataset: Any, key: str) -> None:
+    """An empty test set is a wrong path or filter, not zero results to evaluate."""
+    if len(dataset) > 0:
+        return
+    from detcli.errors import DataError
+
+    ann_file = getattr(dataset, "ann_file", None) or getattr(getattr(dataset, "dataset", None), "ann_file", None)
+    source = f"{ann_file} lists no images" if ann_file else "it holds no images"
+    raise DataError(f"the {key} set is empty: {source}",
+                    hint=f"check {key}.ann_file, img_prefix and classes in the config")
 
 
 def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
@@ -139,7 +155,7 @@ def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
 def save_results(outputs: list, path: str, dataset: Any) -> None:
     """``.pkl``: the results list as is; ``.json``: COCO-style detections of the dataset's images."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_output_writable(path)
     if target.suffix == ".json":
         from detcli.evaluation.coco_format import dump_json_atomic, result_kind, results_to_coco_json
 
@@ -148,17 +164,40 @@ def save_results(outputs: list, path: str, dataset: Any) -> None:
         cat_ids = getattr(dataset, "cat_ids", None) or list(range(num_classes))
         entries = results_to_coco_json(outputs, img_ids, cat_ids) if outputs else {"bbox": []}
         kind = "segm" if outputs and result_kind(outputs[0]) == "segm" else next(iter(entries))
-        dump_json_atomic(entries[kind], target)
+        try:
+            dump_json_atomic(entries[kind], target)
+        except OSError as err:
+            raise _unwritable(path, err) from None
         return
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(outputs, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError):  # the user's path, not our temp file's name
+            raise _unwritable(path, err) from None
         raise
+
+
+def _unwritable(path: str, err: OSError) -> DetError:
+    return DetError(f"cannot write results to {path}: {err.strerror or err}",
+                    hint="give --out a path in a folder you can write to")
+
+
+def check_output_writable(path: str) -> None:
+    """Fail before testing when ``--out`` cannot be written (creating its folder if needed)."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise _unwritable(path, err) from None
 
 
 def evaluation_kwargs(cfg: Any, metrics: list[str], extra: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +294,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
         Path(opts.work_dir).mkdir(parents=True, exist_ok=True)
 
     dataset = build_dataset(cfg.data.test)
+    check_not_empty(dataset, "data.test")
     loader_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed, shuffle=False)
     loader_args.update(cfg.data.test_dataloader)
     loader_args.update(dist=distributed, shuffle=False)

@@ -1,4 +1,4 @@
-"""``det eval-metric CONFIG RESULTS.pkl``: saved results scored against hand-computed values."""
+"""``det eval-metric CONFIG RESULTS.pkl|.json``: saved results scored against hand-computed values."""
 
 from __future__ import annotations
 
@@ -65,6 +65,22 @@ def test_coco_bbox(coco, capsys):
     assert "cup" in out and "pen" in out  # the per-category table
 
 
+def test_coco_bbox_from_results_json(coco, capsys):
+    """The COCO-style json of ``det test --out r.json`` (no pickle) scores the same."""
+    def entries(shift):
+        out = []
+        for img_id, per_class in zip((3, 8), _coco_results(shift)):
+            for cat, boxes in zip((5, 9), per_class):
+                out += [{"image_id": img_id, "category_id": cat, "score": float(b[4]),
+                         "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]} for b in boxes]
+        return out
+
+    for name, shift, expected in (("perfect.json", False, 1.0), ("shifted.json", True, 0.4)):
+        (coco / name).write_text(json.dumps(entries(shift)))
+        assert main(["eval-metric", str(coco / "coco.py"), str(coco / name), "--eval", "bbox"]) == 0
+        assert _metric(capsys.readouterr().out, "bbox_mAP") == pytest.approx(expected)
+
+
 def test_format_only(coco, capsys):
     prefix = coco / "out" / "res"
     assert main(["eval-metric", str(coco / "coco.py"), str(coco / "perfect.pkl"), "--format-only",
@@ -107,7 +123,7 @@ def test_voc_style_map_on_a_middle_format_set(tmp_path, capsys):
 def test_mistakes(coco, capsys):
     cases = [
         ([str(coco / "coco.py"), str(coco / "missing.pkl"), "--eval", "bbox"], "results file not found"),
-        ([str(coco / "coco.py"), str(coco / "gt.json"), "--eval", "bbox"], "not a .pkl"),
+        ([str(coco / "coco.py"), str(coco / "gt.json"), "--eval", "bbox"], "not a list of COCO detections"),
         ([str(coco / "coco.py"), str(coco / "perfect.pkl")], "nothing to do"),
         ([str(coco / "coco.py"), str(coco / "perfect.pkl"), "--eval", "recall"], "not supported"),
     ]

@@ -82,7 +82,7 @@ def hand_coco(tmp_path):
 
 def test_coco_parsing_rules(hand_coco, caplog):
     with caplog.at_level(logging.WARNING, logger="detcli"):
-        ds = CocoDataset(ann_file=hand_coco, pipeline=[], classes=("cat", "dog", "bird"))
+        ds = CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=("cat", "dog", "bird"))
     assert "1 annotations" in caplog.text and "categories" in caplog.text  # the undefined category, counted
     assert ds.num_ignored_annotations == 1
     # train mode: b (no annotations), c (< 32 px) and d (only an unknown category) are filtered
@@ -93,30 +93,30 @@ def test_coco_parsing_rules(hand_coco, caplog):
     np.testing.assert_allclose(ann["bboxes_ignore"], [[0, 0, 40, 40]])
     assert ann["seg_map"] == "a.png" and len(ann["masks"]) == 2
     assert sorted(ds.get_cat_ids(0)) == [1, 1, 1, 2, 2, 2, 5]
-    everything = CocoDataset(ann_file=hand_coco, pipeline=[], classes=("cat", "dog", "bird"), test_mode=True)
+    everything = CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=("cat", "dog", "bird"), test_mode=True)
     assert len(everything) == 4 and everything.img_ids == [10, 11, 12, 13]
-    keep_empty = CocoDataset(ann_file=hand_coco, pipeline=[], classes=("cat", "dog", "bird"), filter_empty_gt=False)
+    keep_empty = CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=("cat", "dog", "bird"), filter_empty_gt=False)
     assert keep_empty.img_ids == [10, 11, 13]  # only the min_size filter
 
 
 def test_coco_class_subsets_from_tuple_and_file(hand_coco, tmp_path, caplog):
-    subset = CocoDataset(ann_file=hand_coco, pipeline=[], classes=("bird",))
+    subset = CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=("bird",))
     assert subset.cat_ids == [5] and subset.img_ids == [10]
     ann = subset.get_ann_info(0)
     np.testing.assert_allclose(ann["bboxes"], [[90, 70, 100, 80]])
     np.testing.assert_array_equal(ann["labels"], [0])
     assert subset.num_ignored_annotations == 1 + 7  # undefined + cat/dog ones
     (tmp_path / "classes.txt").write_text("dog\nbird\n\n")
-    from_file = CocoDataset(ann_file=hand_coco, pipeline=[], classes=str(tmp_path / "classes.txt"))
+    from_file = CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=str(tmp_path / "classes.txt"))
     assert list(from_file.CLASSES) == ["dog", "bird"] and from_file.cat_ids == [2, 5]
     with pytest.raises(DataError, match="classes file not found: .*nope.txt"):
-        CocoDataset(ann_file=hand_coco, pipeline=[], classes=str(tmp_path / "nope.txt"))
+        CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=str(tmp_path / "nope.txt"))
     other = _write_coco(tmp_path / "other.json", [dict(id=1, file_name="a.jpg", width=64, height=64)],
                         [_ann(1, 1, 1, [1, 1, 9, 9])], [dict(id=1, name="alpha")])
     with pytest.raises(DataError, match="none of the dataset's 80 classes"):
         CocoDataset(ann_file=other, pipeline=[])  # the default COCO names share nothing with it
     with caplog.at_level(logging.WARNING, logger="detcli"):
-        CocoDataset(ann_file=hand_coco, pipeline=[], classes=("cat", "unicorn"))
+        CocoDataset(ann_file=hand_coco, pipeline=[], allow_unknown_categories=True, classes=("cat", "unicorn"))
     assert "unicorn" in caplog.text
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from detcli.data.datasets.coco_api import COCO, check_coco_dict
 from detcli.data.datasets.custom import CustomDataset
+from detcli.data.datasets.sanity import OUTSIDE, box_problem, check_unknown_categories, report_unusable_boxes
 from detcli.data.file_io import load
 from detcli.errors import DataError
 from detcli.evaluation.class_names import CITYSCAPES_CLASSES, COCO_CLASSES
@@ -71,14 +72,40 @@ class CocoDataset(CustomDataset):
         known = {c["id"] for c in self.coco.dataset["categories"]}
         wanted = set(self.cat_ids)
         cats = [a["category_id"] for a in self.coco.dataset["annotations"]]
-        undefined = sum(c not in known for c in cats)
+        undefined = [c for c in cats if c not in known]
         other = sum(c in known and c not in wanted for c in cats)
-        if undefined:
-            logger.warning("%d annotations in %s have category ids that 'categories' does not define; ignored",
-                           undefined, ann_file)
+        check_unknown_categories(len(undefined), len(cats), ann_file, self.allow_unknown_categories,
+                                 undefined[0] if undefined else None)
+        self._report_unusable_boxes(ann_file, wanted)
+        undefined = len(undefined)
         if other:
             logger.info("%d annotations in %s belong to categories outside classes; ignored", other, ann_file)
         self.num_ignored_annotations = undefined + other
+
+    def _report_unusable_boxes(self, ann_file: str, wanted: set) -> None:
+        """Count (once, at build time) the boxes of wanted categories that ``_parse_ann_info`` drops."""
+        problems: Counter = Counter()
+        total = 0
+        for ann in self.coco.dataset["annotations"]:
+            if ann["category_id"] not in wanted or ann.get("ignore", False):
+                continue
+            total += 1
+            problem = self._box_problem(ann, self.coco.imgs.get(ann["image_id"]) or {})
+            if problem is not None:
+                problems[problem] += 1
+        report_unusable_boxes(problems, total, ann_file)
+
+    def _box_problem(self, ann: dict, img_info: dict) -> str | None:
+        try:
+            x1, y1, w, h = (float(v) for v in ann["bbox"])
+        except (TypeError, ValueError):
+            return "malformed bbox"
+        problem = box_problem(x1, y1, x1 + w, y1 + h, None, None)
+        if problem is None and (w < 1 or h < 1 or ann.get("area", w * h) <= 0):
+            problem = "width/height under 1 px or zero area"
+        if problem is None and "width" in img_info and not self._box_usable(ann, img_info):
+            problem = OUTSIDE
+        return problem
 
     def _keep(self, indices: Sequence[int]) -> None:
         super()._keep(indices)
@@ -114,7 +141,7 @@ class CocoDataset(CustomDataset):
     def _parse_ann_info(self, img_info: dict, ann_info: list[dict]) -> dict[str, Any]:
         bboxes, labels, ignore, masks = [], [], [], []
         for ann in ann_info:
-            if ann.get("ignore", False) or not self._box_usable(ann, img_info):
+            if ann.get("ignore", False) or self._box_problem(ann, img_info) is not None:
                 continue
             x1, y1, w, h = ann["bbox"]
             if ann.get("area", w * h) <= 0 or w < 1 or h < 1 or ann["category_id"] not in self.cat2label:

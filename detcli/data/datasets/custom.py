@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import logging
 import os.path as osp
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from detcli.data.bad_images import BadImageTally, image_path
+from detcli.data.datasets.sanity import check_inside_prefix, report_unusable_boxes, usable_box_mask
 from detcli.data.file_io import list_from_file, load
 from detcli.data.image_io import UnreadableImageError
 from detcli.data.pipelines.compose import Compose
@@ -32,6 +35,24 @@ def _join(root: str | None, path: str | None) -> str | None:
     if root is None or path is None or osp.isabs(path):
         return path
     return osp.join(root, path)
+
+
+def drop_unusable_boxes(ann: Mapping[str, Any], width: float, height: float, counts: Counter) -> dict[str, Any]:
+    """``ann`` without the boxes (and their labels) that are NaN, inverted or outside the image;
+    each dropped one is counted in ``counts``."""
+    out = dict(ann)
+    for boxes_key, labels_key in (("bboxes", "labels"), ("bboxes_ignore", "labels_ignore")):
+        if boxes_key not in out:
+            continue
+        boxes = np.asarray(out[boxes_key], dtype=np.float32).reshape(-1, 4)
+        keep = usable_box_mask(boxes, width, height, counts)
+        if keep.all():
+            continue
+        out[boxes_key] = boxes[keep]
+        labels = out.get(labels_key)
+        if labels is not None and len(labels) == len(keep):
+            out[labels_key] = np.asarray(labels).reshape(-1)[keep]
+    return out
 
 
 def as_ann_arrays(ann: Mapping[str, Any], width: float | None = None, height: float | None = None) -> dict[str, Any]:
@@ -60,8 +81,12 @@ class CustomDataset(Dataset):
     the relative paths), ``img_prefix``, ``seg_prefix``, ``seg_suffix``, ``proposal_file``,
     ``test_mode`` (no filtering, no annotations needed), ``filter_empty_gt`` (drop images
     without boxes when training).
-    ``skip_unreadable``: drop images whose file is missing (counted, one warning) and,
-    when training, redraw a sample whose image cannot be decoded instead of failing.
+    ``skip_bad_images`` (old name ``skip_unreadable``): drop images whose file is missing
+    (counted, one warning) and replace an image that cannot be decoded (training: by another
+    sample; testing: by a blank image), counting it for the end-of-epoch report
+    (``detcli.data.bad_images``); without it such an image stops the run with one line.
+    ``allow_unknown_categories``: go on when many annotations have undefined category ids.
+    ``allow_paths_outside_prefix``: accept image file names that leave ``img_prefix``.
     """
 
     CLASSES: Sequence[str] | None = None
@@ -71,7 +96,8 @@ class CustomDataset(Dataset):
                  data_root: str | None = None, img_prefix: str = "", seg_prefix: str | None = None,
                  seg_suffix: str = ".png", proposal_file: str | None = None, test_mode: bool = False,
                  filter_empty_gt: bool = True, file_client_args: dict | None = None,
-                 skip_unreadable: bool = False) -> None:
+                 skip_unreadable: bool = False, skip_bad_images: bool = False,
+                 allow_unknown_categories: bool = False, allow_paths_outside_prefix: bool = False) -> None:
         self.data_root = data_root
         self.ann_file = _join(data_root, ann_file)
         self.img_prefix = _join(data_root, img_prefix)
@@ -81,19 +107,24 @@ class CustomDataset(Dataset):
         self.test_mode = test_mode
         self.filter_empty_gt = filter_empty_gt
         self.file_client_args = dict(file_client_args or dict(backend="disk"))
-        self.skip_unreadable = skip_unreadable
+        self.skip_bad_images = skip_bad_images or skip_unreadable
+        self.skip_unreadable = self.skip_bad_images
+        self.allow_unknown_categories = allow_unknown_categories
         self.num_skipped = 0
+        self.bad_images = BadImageTally() if self.skip_bad_images else None
         self.CLASSES = self.get_classes(classes)
 
         self.data_infos = self.load_annotations(self.ann_file)
+        check_inside_prefix(((i, info.get("filename")) for i, info in enumerate(self.data_infos)),
+                            self.img_prefix, self.ann_file, allow_paths_outside_prefix)
         self.proposals = self.load_proposals(self.proposal_file) if self.proposal_file is not None else None
         if self.proposals is not None and len(self.proposals) != len(self.data_infos):
             raise DataError(f"{self.proposal_file} has proposals for {len(self.proposals)} images, "
                             f"{self.ann_file} has {len(self.data_infos)}")
-        if skip_unreadable:
+        if self.skip_bad_images:
             self._drop_missing_images()
         if not test_mode:
-            self._keep(self._filter_imgs())
+            self._filter_for_training()
             self._set_group_flag()
         self.pipeline = Compose(pipeline)
 
@@ -104,15 +135,18 @@ class CustomDataset(Dataset):
         if not isinstance(infos, list) or any(not isinstance(i, Mapping) for i in infos):
             raise DataError(f"{ann_file} is not a middle-format annotation file: expected a list of dicts with "
                             "filename/width/height/ann", hint="see the dataset docs, or use CocoDataset for COCO json")
-        out = []
+        out, problems, total = [], Counter(), 0
         for i, info in enumerate(infos):
             missing = [k for k in ("filename", "width", "height") if k not in info]
             if missing:
                 raise DataError(f"{ann_file}: entry {i} has no {missing}")
             info = dict(info)
             if "ann" in info:
+                total += len(np.asarray(info["ann"].get("bboxes", ())).reshape(-1, 4))
+                info["ann"] = drop_unusable_boxes(info["ann"], info["width"], info["height"], problems)
                 info["ann"] = as_ann_arrays(info["ann"], info["width"], info["height"])
             out.append(info)
+        report_unusable_boxes(problems, total, ann_file, action="dropped")
         return out
 
     def load_proposals(self, proposal_file: str) -> list:
@@ -161,6 +195,15 @@ class CustomDataset(Dataset):
                 continue
             keep.append(i)
         return keep
+
+    def _filter_for_training(self, min_size: int = 32) -> None:
+        """Apply ``_filter_imgs`` and keep its counts (an empty result is explained before training)."""
+        read = len(self.data_infos)
+        too_small = sum(min(info["width"], info["height"]) < min_size for info in self.data_infos)
+        keep = self._filter_imgs()
+        self.filter_counts = dict(read=read, kept=len(keep), too_small=too_small, min_size=min_size,
+                                  no_annotation=max(read - len(keep) - too_small, 0))
+        self._keep(keep)
 
     def _keep(self, indices: Sequence[int]) -> None:
         """Restrict to ``indices`` (subclasses keep their own per-image lists in step)."""
@@ -219,21 +262,59 @@ class CustomDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         if self.test_mode:
-            return self.prepare_test_img(idx)
+            try:
+                return self.prepare_test_img(idx)
+            except UnreadableImageError as err:
+                self._unreadable(idx, err)
+                return self._blank_test_img(idx)
         for _ in range(1000):
             try:
                 data = self.prepare_train_img(idx)
             except UnreadableImageError as err:
-                if not self.skip_unreadable:
-                    raise
-                self.num_skipped += 1
-                logger.warning("skipped an unreadable image (%d so far): %s", self.num_skipped, err)
+                self._unreadable(idx, err)
                 data = None
             if data is not None:
                 return data
             idx = self._rand_another(idx)
         raise DataError(f"{type(self).__name__}: the train pipeline dropped 1000 samples in a row",
                         hint="check crop/filter transforms and the annotations")
+
+    def _unreadable(self, idx: int, err: UnreadableImageError) -> None:
+        """Fail with the file and index (and the setting that skips), or count the image and go on."""
+        if not self.skip_bad_images:
+            key = "data.test" if self.test_mode else "data.train"
+            raise UnreadableImageError(f"{err} (dataset index {idx}); set {key}.skip_bad_images=True to skip "
+                                       "unreadable images", hint=err.hint) from None
+        self.num_skipped += 1
+        if self.bad_images is not None:
+            self.bad_images.record(idx)
+
+    def _blank_test_img(self, idx: int) -> dict[str, Any] | None:
+        """Image ``idx`` run through the test pipeline as a black image of its annotated size
+        (the results keep one entry per image; the end-of-run report names the file)."""
+        from detcli.data.pipelines.loading import LoadImageFromFile
+
+        transforms = self.pipeline.transforms
+        first = next((i for i, t in enumerate(transforms) if isinstance(t, LoadImageFromFile)), None)
+        if first is None:
+            raise DataError(f"{type(self).__name__}: cannot replace unreadable image {idx}: the test pipeline "
+                            "has no LoadImageFromFile", hint="set skip_bad_images=False")
+        info = self.data_infos[idx]
+        loader = transforms[first]
+        shape = (int(info["height"]), int(info["width"]))
+        img = np.zeros(shape if "grayscale" in loader.color_type else (*shape, 3),
+                       np.float32 if loader.to_float32 else np.uint8)
+        results = dict(img_info=info)
+        if self.proposals is not None:
+            results["proposals"] = self.proposals[idx]
+        self.pre_pipeline(results)
+        results.update(img=img, img_shape=img.shape, ori_shape=img.shape, img_fields=["img"],
+                       filename=image_path(self, idx), ori_filename=info["filename"])
+        for transform in transforms[first + 1:]:
+            results = transform(results)
+            if results is None:
+                return None
+        return results
 
     # -- evaluation (delegated) ------------------------------------------------------
     def evaluate(self, results: list, metric: str | Sequence[str] = "mAP", logger: Any = None,

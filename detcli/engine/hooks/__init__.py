@@ -1,5 +1,6 @@
 """Training hooks; importing this package registers all of them in ``HOOKS``."""
 
+from detcli.engine.hooks.bad_images import BadImageReportHook
 from detcli.engine.hooks.check_invalid_loss import CheckInvalidLossHook
 from detcli.engine.hooks.checkpoint import CheckpointHook
 from detcli.engine.hooks.ema import BaseEMAHook, EMAHook, ExpMomentumEMAHook, LinearMomentumEMAHook
@@ -56,5 +57,5 @@ __all__ = [
     "StepMomentumUpdaterHook", "CosineAnnealingMomentumUpdaterHook", "LinearAnnealingMomentumUpdaterHook",
     "CyclicMomentumUpdaterHook", "OneCycleMomentumUpdaterHook", "NumClassCheckHook", "OptimizerHook",
     "GradientCumulativeOptimizerHook", "Fp16OptimizerHook", "GradientCumulativeFp16OptimizerHook",
-    "ProgressBarHook", "DistSamplerSeedHook", "SyncBuffersHook",
+    "ProgressBarHook", "DistSamplerSeedHook", "SyncBuffersHook", "BadImageReportHook",
 ]

@@ -55,6 +55,12 @@ class BatchStream:
     def __iter__(self) -> BatchStream:
         return self
 
+    def close(self) -> None:
+        """Stop the loader's worker processes (after an error ends the pass early)."""
+        from detcli.data.loader import release_workers
+
+        release_workers(self._it)
+
     def __next__(self) -> Any:
         while self._pending_skip:
             self.seed_step(self.first_step + self.position - self._pending_skip)

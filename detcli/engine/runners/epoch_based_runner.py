@@ -39,9 +39,13 @@ class EpochBasedRunner(BaseRunner):
         self.call_hook("before_train_epoch")
         self.resuming_mid_epoch = False
         stream = BatchStream(data_loader, self._seed_step, self.iter - skip, skip, exact=self.deterministic)
-        for index, data_batch in enumerate(stream, start=skip):
-            self._inner_iter = index
-            self._train_step(data_batch, **kwargs)
+        try:
+            for index, data_batch in enumerate(stream, start=skip):
+                self._inner_iter = index
+                self._train_step(data_batch, **kwargs)
+        except BaseException:
+            stream.close()
+            raise
         self._phase = "epoch_done"
         self.call_hook("after_train_epoch")
         self._phase = "idle"

@@ -256,6 +256,10 @@ class ResNet(BaseModule):
         self._freeze_stages()
         self.feat_dim = self.block.expansion * base_channels * 2 ** (len(self.stage_blocks) - 1)
 
+    def output_channels(self) -> list[int]:
+        """Channels of the feature maps ``forward`` returns (one per ``out_indices`` entry)."""
+        return [self.block.expansion * self.base_channels * 2**i for i in self.out_indices]
+
     def make_res_layer(self, **kwargs) -> ResLayer:
         return ResLayer(**kwargs)
 

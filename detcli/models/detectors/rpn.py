@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from detcli.models.necks.input_check import check_neck_inputs
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 from detcli.structures.boxes import bbox_mapping
 
@@ -23,6 +24,8 @@ class RPN(BaseDetector):
         super().__init__(init_cfg)
         self.backbone = BACKBONES.build(backbone_with_pretrained(backbone, pretrained))
         self.neck = NECKS.build(neck) if neck is not None else None
+        if self.neck is not None:
+            check_neck_inputs(self.backbone, self.neck)
         rpn_train_cfg = train_cfg.get("rpn") if train_cfg is not None else None
         rpn_test_cfg = test_cfg.get("rpn") if test_cfg is not None else None
         self.rpn_head = HEADS.build(dict(rpn_head, train_cfg=rpn_train_cfg, test_cfg=rpn_test_cfg))

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from detcli.models.necks.input_check import check_neck_inputs
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 from detcli.structures.boxes import bbox2result
 
@@ -23,6 +24,7 @@ class SingleStageDetector(BaseDetector):
         self.backbone = BACKBONES.build(backbone_with_pretrained(backbone, pretrained))
         if neck is not None:
             self.neck = NECKS.build(neck)
+            check_neck_inputs(self.backbone, self.neck)
         self.bbox_head = HEADS.build(dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg))
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg

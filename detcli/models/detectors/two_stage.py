@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
+from detcli.models.necks.input_check import check_neck_inputs
 from detcli.registry import BACKBONES, DETECTORS, HEADS, NECKS
 
 from .base import BaseDetector
@@ -58,6 +59,7 @@ class TwoStageDetector(BaseDetector):
         self.backbone = BACKBONES.build(backbone)
         if neck is not None:
             self.neck = NECKS.build(neck)
+            check_neck_inputs(self.backbone, self.neck)
         if rpn_head is not None:
             self.rpn_head = HEADS.build(
                 dict(rpn_head, train_cfg=_sub_cfg(train_cfg, "rpn"), test_cfg=_sub_cfg(test_cfg, "rpn"))
