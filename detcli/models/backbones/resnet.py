@@ -257,8 +257,16 @@ class ResNet(BaseModule):
         self.feat_dim = self.block.expansion * base_channels * 2 ** (len(self.stage_blocks) - 1)
 
     def output_channels(self) -> list[int]:
-        """Channels of the feature maps ``forward`` returns (one per ``out_indices`` entry)."""
-        return [self.block.expansion * self.base_channels * 2**i for i in self.out_indices]
+        """Channels of the feature maps ``forward`` returns (one per ``out_indices`` entry).
+
+        Read off the built stages (the last convolution of each stage's last block), so that
+        subclasses with other stage widths (RegNet, ResNeSt...) need no formula of their own.
+        """
+        widths = []
+        for name in self.res_layers:
+            convs = [m for m in getattr(self, name)[-1].modules() if isinstance(m, nn.Conv2d)]
+            widths.append(convs[-1].out_channels)
+        return [widths[i] for i in self.out_indices]
 
     def make_res_layer(self, **kwargs) -> ResLayer:
         return ResLayer(**kwargs)
