@@ -9,6 +9,7 @@ from detcli.cli.app import app, state
 # isort: split
 # Each import below adds its commands to ``app``.
 from detcli.cli import (
+    analyze_errors,  # noqa: F401
     analyze_logs,  # noqa: F401
     benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
