@@ -11,6 +11,7 @@ from detcli.cli.app import app, state
 from detcli.cli import (
     analyze_errors,  # noqa: F401
     analyze_logs,  # noqa: F401
+    analyze_results,  # noqa: F401
     benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
     convert,  # noqa: F401

@@ -84,3 +84,23 @@ def tiny_run(tmp_path_factory) -> TinyRun:
     work = root / "work"
     assert main(["train", str(config), "--work-dir", str(work), "--device", "cpu", "--seed", "0"]) == 0
     return TinyRun(config, work, data)
+
+
+@dataclass
+class TinyResults:
+    """``det test`` outputs of the tiny run's model on its 2 validation images."""
+
+    pkl: Path
+    bbox_json: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tiny_run, tmp_path_factory) -> TinyResults:
+    from detcli.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_results")
+    ckpt = str(tiny_run.work_dir / "latest.pth")
+    assert main(["test", str(tiny_run.config), ckpt, "--out", str(out / "results.pkl"), "--device", "cpu"]) == 0
+    assert main(["test", str(tiny_run.config), ckpt, "--format-only", "--eval-options",
+                 f"jsonfile_prefix={out / 'results'}", "--device", "cpu"]) == 0
+    return TinyResults(out / "results.pkl", out / "results.bbox.json")
