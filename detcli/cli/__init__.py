@@ -22,6 +22,7 @@ from detcli.cli import (
     print_config,  # noqa: F401
     publish,  # noqa: F401
     test,  # noqa: F401
+    test_robustness,  # noqa: F401
     train,  # noqa: F401
     upgrade_ckpt,  # noqa: F401
     webcam,  # noqa: F401
