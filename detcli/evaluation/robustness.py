@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from detcli.errors import ConfigError, DataError
+from detcli.evaluation.coco_summary import COCO_STATS
 
 NOISE = ["gaussian_noise", "shot_noise", "impulse_noise"]
 BLUR = ["defocus_blur", "glass_blur", "motion_blur", "zoom_blur"]
@@ -35,7 +36,7 @@ BENCHMARK = NOISE + BLUR + WEATHER + DIGITAL
 ALL = BENCHMARK + HOLDOUT
 GROUPS = {"benchmark": BENCHMARK, "all": ALL, "noise": NOISE, "blur": BLUR, "weather": WEATHER,
           "digital": DIGITAL, "holdout": HOLDOUT}
-COCO_METRICS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+COCO_METRICS = COCO_STATS
 # how mmdetection's robustness_eval.py prints each metric (COCOeval.summarize's lines)
 _METRIC_LINES = [(1, None, "all", 100), (1, 0.5, "all", 100), (1, 0.75, "all", 100), (1, None, "small", 100),
                  (1, None, "medium", 100), (1, None, "large", 100), (0, None, "all", 1), (0, None, "all", 10),

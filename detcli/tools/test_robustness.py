@@ -25,7 +25,6 @@ import numpy as np
 
 from detcli.errors import ConfigError, DataError
 from detcli.evaluation.robustness import (
-    COCO_METRICS,
     corruption_table,
     corruptions_from,
     summarize,
@@ -138,34 +137,14 @@ def corrupted_test_config(test_cfg: Any, corruption: str, severity: int) -> Any:
 
 
 def coco_stats(dataset: Any, outputs: list, tasks: list[str]) -> dict[str, dict[str, float]]:
-    """The twelve COCOeval figures (AP ... ARl, 100 detections per image) of each task."""
-    from pycocotools.cocoeval import COCOeval
+    """The twelve COCOeval figures (AP ... ARl) of each task; VOC-style sets give AP50 (mAP at IoU 0.5)."""
+    from detcli.evaluation.coco_summary import run_coco_eval, stats_of
 
-    from detcli.evaluation.coco_eval import _load_predictions
-    from detcli.evaluation.coco_format import results_to_coco_json
-
-    if not hasattr(dataset, "coco"):  # VOC-style: AP at IoU 0.5 over classes
+    if not hasattr(dataset, "coco"):
         with contextlib.redirect_stdout(io.StringIO()):
             metrics = dataset.evaluate(outputs, metric="mAP", logger="silent")
         return {"bbox": {"AP50": float(metrics["mAP"])}}
-    entries = results_to_coco_json(outputs, dataset.img_ids, dataset.cat_ids)
-    stats = {}
-    for task in tasks:
-        if task not in entries:
-            raise DataError(f"--eval {task} needs {task} results, which this model does not give",
-                            hint="segm needs a model with a mask head; use --eval bbox")
-        if not entries[task]:
-            stats[task] = dict.fromkeys(COCO_METRICS, 0.0)
-            continue
-        coco_eval = COCOeval(dataset.coco, _load_predictions(dataset.coco, entries[task], task), task)
-        coco_eval.params.imgIds = list(dataset.img_ids)
-        coco_eval.params.catIds = list(dataset.cat_ids)
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
-        stats[task] = {name: float(v) for name, v in zip(COCO_METRICS, coco_eval.stats)}
-    return stats
+    return {task: stats_of(coco_eval) for task, coco_eval in run_coco_eval(dataset, outputs, tasks).items()}
 
 
 def _seed(seed: int) -> None:
