@@ -21,7 +21,7 @@ from detcli.cli import (
     make_data,  # noqa: F401
     print_config,  # noqa: F401
     publish,  # noqa: F401
-    report,  # noqa: F401
+    report_page,  # noqa: F401
     test,  # noqa: F401
     test_robustness,  # noqa: F401
     train,  # noqa: F401

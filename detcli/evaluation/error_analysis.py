@@ -92,27 +92,6 @@ def _quiet_coco(dataset: dict) -> Any:
     return COCO(dataset)
 
 
-def load_detections(coco_gt: Any, detections: list[dict], iou_type: str) -> Any:
-    """COCO detections of ``iou_type`` as a pycocotools result set (mask areas for ``segm``)."""
-    if not detections:
-        raise DataError(f"there are no {iou_type} detections to analyse",
-                        hint="a model that detected nothing has no errors to break down")
-    if iou_type == "segm":
-        if "segmentation" not in detections[0]:
-            raise DataError("segm analysis needs mask results ('segmentation' in each detection)",
-                            hint="give the .segm.json of det test --format-only, or --types bbox")
-        detections = [{k: v for k, v in d.items() if k != "bbox"} for d in detections]
-    else:
-        detections = [{k: v for k, v in d.items() if k != "segmentation"} for d in detections]
-    known = set(coco_gt.getImgIds())
-    stray = {d["image_id"] for d in detections} - known
-    if stray:
-        raise DataError(f"{len(stray)} image ids of the detections are not in the annotations (e.g. {min(stray)})",
-                        hint="the results must come from testing the images of this annotation file")
-    with contextlib.redirect_stdout(io.StringIO()):
-        return coco_gt.loadRes(detections)
-
-
 def _evaluate(coco_gt: Any, coco_dt: Any, iou_type: str, iou_thrs: list[float], area_ranges: list,
               cat_ids: list[int], img_ids: list[int]) -> Any:
     """A COCOeval accumulated at 100 detections per image (``eval['precision']``: (T, R, K, A, 1))."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from detcli.errors import ConfigError, DataError
+from detcli.evaluation.coco_summary import load_detections
 from detcli.evaluation.error_analysis import (
     AREA_NAMES,
     CURVES,
@@ -24,7 +25,6 @@ from detcli.evaluation.error_analysis import (
     ErrorAnalysis,
     analyze_errors,
     area_ranges_from,
-    load_detections,
 )
 
 

@@ -212,7 +212,8 @@ def metric_tables(dataset: Any, outputs: list, tasks: list[str]) -> dict[str, di
 def error_analysis_section(dataset: Any, outputs: list, tasks: list[str], tmp: Path) -> list[dict[str, Any]]:
     """The all-categories error-analysis figure (all areas) and its areas under the curves, per task."""
     from detcli.evaluation.coco_format import results_to_coco_json
-    from detcli.evaluation.error_analysis import analyze_errors, load_detections
+    from detcli.evaluation.coco_summary import load_detections
+    from detcli.evaluation.error_analysis import analyze_errors
     from detcli.tools.error_plots import plot_curves
 
     entries = results_to_coco_json(outputs, dataset.img_ids, dataset.cat_ids)

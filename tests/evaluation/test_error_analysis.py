@@ -10,7 +10,8 @@ import pytest
 
 from detcli.data.datasets.coco_api import COCO
 from detcli.errors import DataError
-from detcli.evaluation.error_analysis import CURVES, analyze_errors, area_ranges_from, load_detections
+from detcli.evaluation.coco_summary import load_detections
+from detcli.evaluation.error_analysis import CURVES, analyze_errors, area_ranges_from
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "error_analysis"
 R = 101  # COCO's recall points

@@ -12,7 +12,8 @@ import pytest
 
 from detcli.cli import main
 from detcli.errors import ConfigError, DataError
-from detcli.evaluation.error_analysis import CURVES, analyze_errors, load_detections
+from detcli.evaluation.coco_summary import load_detections
+from detcli.evaluation.error_analysis import CURVES, analyze_errors
 from detcli.tools.analyze_errors import load_inputs, run_analyze_errors
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "error_analysis"
