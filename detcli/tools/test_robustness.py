@@ -155,13 +155,40 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _previous_results(opts: RobustnessOptions, runs: list[tuple[str, int]]) -> dict:
+    """What an earlier run with the same ``--out`` already measured (empty without one)."""
+    if not opts.out:
+        print("note: without --out nothing is kept; a stopped benchmark starts over")
+        return {}
+    if not Path(opts.out).is_file():
+        return {}
+    results = load_results_file(opts.out)
+    done = [r for r in runs if _is_done(results, *r, opts.eval)]
+    if done:
+        print(f"continuing {opts.out}: {len(done)} of {len(runs)} runs already done (delete the file to start over)")
+    return results
+
+
+def _print_summary(results: dict, opts: RobustnessOptions) -> None:
+    from detcli.evaluation.report import emit
+
+    print("\nAggregated results:")
+    first_entry = next(iter(next(iter(results.values())).values()))
+    for task in opts.eval:
+        if task not in first_entry:  # a VOC-style set reports bbox AP50 only
+            continue
+        summary = summarize(results, task, list(first_entry[task]), opts.aggregate)
+        print(summary_text(summary, opts.final_prints))
+        emit(corruption_table(summary))
+
+
 def run_test_robustness(opts: RobustnessOptions) -> dict:
-    """Run the benchmark (continuing from ``opts.out`` when it exists); returns the results dict."""
+    """Run the benchmark (continuing from ``opts.out`` when it exists); returns the results of
+    this run's corruptions, ``{corruption: {severity: {task: {metric: value}}}}``."""
     import torch
 
     from detcli.apis import single_gpu_test
     from detcli.data import build_dataloader, build_dataset
-    from detcli.evaluation.report import emit
     from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
 
     check_options(opts)
@@ -171,13 +198,7 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
         from detcli.data.pipelines import Corrupt
 
         Corrupt(corruption=runs[-1][0], severity=1)
-    results: dict = {}
-    if opts.out and Path(opts.out).is_file():
-        results = load_results_file(opts.out)
-        done = [r for r in runs if _is_done(results, *r, opts.eval)]
-        if done:
-            print(f"continuing {opts.out}: {len(done)} of {len(runs)} runs already done "
-                  "(delete the file to start over)")
+    results = _previous_results(opts, runs)
     test_opts = TestOptions(opts.config, opts.checkpoint, cfg_options=opts.cfg_options, device=opts.device)
     cfg = prepare_config(test_opts)
     if isinstance(cfg.data.test, list):
@@ -186,36 +207,29 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
     model = None
     loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.test_dataloader.get("workers_per_gpu", 2))
     for corruption, severity in runs:
-        results.setdefault(corruption, {})
         if _is_done(results, corruption, severity, opts.eval):
             continue
         print(f"\nTesting {corruption} at severity {severity}")
         dataset = build_dataset(corrupted_test_config(cfg.data.test, corruption, severity))
         if model is None:
             model = build_model(cfg, test_opts, dataset, device)
-        _seed(opts.seed)
+        _seed(opts.seed)  # the same corrupted images whether or not the run was resumed
         loader = build_dataloader(dataset, dist=False, shuffle=False, seed=opts.seed, **loader_cfg)
         with torch.no_grad():
-            outputs = single_gpu_test(model, loader)
-        results[corruption][severity] = coco_stats(dataset, outputs, opts.eval)
-        main_task = opts.eval[0] if hasattr(dataset, "coco") else "bbox"
-        first = next(iter(results[corruption][severity][main_task].items()))
-        print(f"{corruption} severity {severity}: {main_task} {first[0]} {first[1]:.4f}")
+            stats = coco_stats(dataset, single_gpu_test(model, loader), opts.eval)
+        results.setdefault(corruption, {})[severity] = stats
+        task, figures = next(iter(stats.items()))
+        metric, value = next(iter(figures.items()))
+        print(f"{corruption} severity {severity}: {task} {metric} {value:.4f}")
         if opts.out:
             save_results_file(results, opts.out)
+    clean = _clean_entry(results)
     for corruption in corruptions:  # every corruption shows the clean figures as its severity 0
-        if 0 in opts.severities and _clean_entry(results) is not None:
-            results.setdefault(corruption, {}).setdefault(0, _clean_entry(results))
+        if 0 in opts.severities and clean is not None:
+            results.setdefault(corruption, {}).setdefault(0, clean)
     results = {c: dict(sorted(sev.items())) for c, sev in results.items()}
     if opts.out:
         save_results_file(results, opts.out)
     ordered = {c: results[c] for c in corruptions if c in results}
-    print("\nAggregated results:")
-    for task in opts.eval:
-        first_entry = next(iter(next(iter(ordered.values())).values()))
-        if task not in first_entry:
-            continue
-        summary = summarize(ordered, task, list(first_entry[task]), opts.aggregate)
-        print(summary_text(summary, opts.final_prints))
-        emit(corruption_table(summary))
+    _print_summary(ordered, opts)
     return ordered
