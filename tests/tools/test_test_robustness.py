@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,23 @@ def test_a_stopped_benchmark_continues_where_it_stopped(tiny_run, tmp_path, monk
                                              "ARs", "ARm", "ARl"}
     assert "Mean Performance under Corruption [mPC] (bbox)" in printed
     assert "gaussian noise" in printed and "mPC (2 corruptions)" in printed
+
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "configs/shapes/mask_rcnn_r18_fpn_shapes.py"
+DEMO_CHECKPOINT = REPO / "work_dirs/mask_rcnn_r18_fpn_shapes/latest.pth"
+
+
+@pytest.mark.slow
+@needs_corruptions
+@pytest.mark.skipif(not (DEMO_CHECKPOINT.exists() and (REPO / "data/shapes/val").is_dir()),
+                    reason="needs the model and data of `make demo` (work_dirs/mask_rcnn_r18_fpn_shapes, data/shapes)")
+def test_gaussian_noise_lowers_the_demo_models_ap(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)  # the demo config's data paths are relative to the repository
+    results = run_test_robustness(RobustnessOptions(
+        str(DEMO_CONFIG), str(DEMO_CHECKPOINT), corruptions=["gaussian_noise"], severities=[0, 3],
+        eval=["bbox", "segm"], out=str(tmp_path / "robust.pkl")))
+    noise = results["gaussian_noise"]
+    for task in ("bbox", "segm"):
+        assert noise[0][task]["AP"] > 0.3  # the demo model is a working detector
+        assert noise[3][task]["AP"] < noise[0][task]["AP"] - 0.05
