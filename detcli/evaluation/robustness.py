@@ -156,5 +156,5 @@ def corruption_table(summary: RobustnessSummary) -> Any:
     footer = None
     if summary.corruptions:
         footer = [f"mPC ({len(summary.corruptions)} corruptions)"] + [""] * len(severities) + [f"{summary.mpc[0]:.3f}"]
-    return make_table(["corruption", *(f"sev {s}" for s in severities), "mean 1-5"], rows,
+    return make_table(["corruption", *(f"sev {s}" for s in severities), "mean sev>=1"], rows,
                       title=f"{summary.task} {summary.metrics[0]} per corruption and severity", footer=footer)
