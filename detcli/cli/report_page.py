@@ -19,6 +19,7 @@ def report(
     results: Path | None = typer.Option(
         None, "--results", help="Results .pkl of det test --out, instead of running the checkpoint."),
     topk: int = typer.Option(3, "--topk", help="How many best and worst images to show."),
+    score_thr: float = typer.Option(0.3, "--score-thr", help="Draw detections above this score on those images."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N for running the checkpoint."),
     flops: bool = typer.Option(True, "--flops/--no-flops", help="Count FLOPs and parameters."),
     cfg_options: list[str] | None = cfg_options_option(),
@@ -28,4 +29,5 @@ def report(
 
     write_report(str(work_dir), str(out) if out else None, config=str(config) if config else None,
                  checkpoint=str(checkpoint) if checkpoint else None, results=str(results) if results else None,
-                 topk=topk, device=device, cfg_options=overrides_from(cfg_options), with_flops=flops)
+                 topk=topk, device=device, cfg_options=overrides_from(cfg_options), with_flops=flops,
+                 score_thr=score_thr)

@@ -110,7 +110,9 @@ def draw_images(dataset: Any, results: Sequence[Any], picked: list[tuple[int, fl
     for index, score in picked:
         sample = dataset.prepare_train_img(index)
         out_file = out_dir / _out_name(sample, score)
+        side = max(sample["img"].shape[:2])  # small images get smaller tags and thinner boxes
         imshow_gt_det_bboxes(sample["img"], sample, results[index], dataset.CLASSES, score_thr=score_thr,
+                             font_scale=min(0.5, max(0.3, side / 800)), thickness=1 if side < 200 else 2,
                              gt_bbox_color=palette, gt_text_color=(200, 200, 200), gt_mask_color=palette,
                              det_bbox_color=palette, det_text_color=(200, 200, 200), det_mask_color=palette,
                              show=show, wait_time=wait_time, out_file=out_file, overlay_gt_pred=overlay_gt_pred)

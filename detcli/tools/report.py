@@ -58,6 +58,7 @@ class ReportData:
     best: list[Figure] = field(default_factory=list)
     worst: list[Figure] = field(default_factory=list)
     flops: dict[str, str] | None = None
+    score_thr: float = 0.3
     notes: dict[str, str] = field(default_factory=dict)
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 
@@ -229,8 +230,8 @@ def error_analysis_section(dataset: Any, outputs: list, tasks: list[str], tmp: P
     return sections
 
 
-def best_and_worst(config: str, outputs: list, topk: int, cfg_options: dict[str, Any],
-                   tmp: Path) -> tuple[list[Figure], list[Figure]]:
+def best_and_worst(config: str, outputs: list, topk: int, cfg_options: dict[str, Any], tmp: Path,
+                   score_thr: float = 0.3) -> tuple[list[Figure], list[Figure]]:
     """The ``topk`` best and worst images by their own mAP, ground truth above detections."""
     from detcli.tools.analyze_results import build_test_set, draw_images, pick_best_and_worst, rank_images
 
@@ -238,7 +239,7 @@ def best_and_worst(config: str, outputs: list, topk: int, cfg_options: dict[str,
     good, bad = pick_best_and_worst(rank_images(dataset, outputs), topk)
     figures = []
     for picked, folder in ((good[::-1], "good"), (bad, "bad")):
-        files = draw_images(dataset, outputs, picked, tmp / folder, score_thr=0.3)
+        files = draw_images(dataset, outputs, picked, tmp / folder, score_thr=score_thr)
         figures.append([Figure(dataset.data_infos[i]["filename"], Path(f).read_bytes(), f"mAP {s:.3f}")
                         for (i, s), f in zip(picked, files)])
     return figures[0], figures[1]
@@ -284,7 +285,8 @@ def _note(data: ReportData, section: str, err: DetError) -> None:
 
 
 def collect_report(files: RunFiles, results: str | None = None, topk: int = 3, device: str | None = None,
-                   cfg_options: dict[str, Any] | None = None, with_flops: bool = True) -> ReportData:
+                   cfg_options: dict[str, Any] | None = None, with_flops: bool = True,
+                   score_thr: float = 0.3) -> ReportData:
     """Everything the page shows; a section that fails with a DetError becomes a note."""
     from detcli.config import load_config
     from detcli.data import build_dataset
@@ -332,7 +334,8 @@ def collect_report(files: RunFiles, results: str | None = None, topk: int = 3, d
                 data.notes["metrics"] = data.notes["errors"] = (
                     f"the test set is a {type(dataset).__name__}: COCO figures need a COCO-style dataset")
             try:
-                data.best, data.worst = best_and_worst(config, outputs, topk, cfg_options, Path(tmp))
+                data.best, data.worst = best_and_worst(config, outputs, topk, cfg_options, Path(tmp), score_thr)
+                data.score_thr = score_thr
             except DetError as err:
                 _note(data, "images", err)
         for task, table in data.metrics.items():
@@ -348,13 +351,13 @@ def collect_report(files: RunFiles, results: str | None = None, topk: int = 3, d
 
 def write_report(work_dir: str, out: str | None = None, config: str | None = None, checkpoint: str | None = None,
                  results: str | None = None, topk: int = 3, device: str | None = None,
-                 cfg_options: dict[str, Any] | None = None, with_flops: bool = True) -> str:
+                 cfg_options: dict[str, Any] | None = None, with_flops: bool = True, score_thr: float = 0.3) -> str:
     """``det report``: write the page (default ``WORK_DIR/report.html``) atomically; returns its path."""
     from detcli.tools.report_html import render_report, write_text_atomic
 
     files = find_run_files(work_dir, config, checkpoint)
     data = collect_report(files, results=results, topk=topk, device=device, cfg_options=cfg_options,
-                          with_flops=with_flops)
+                          with_flops=with_flops, score_thr=score_thr)
     target = Path(out) if out else files.work_dir / "report.html"
     write_text_atomic(render_report(data), target)
     print(f"wrote {target}")

@@ -122,7 +122,7 @@ TEMPLATE = """<!DOCTYPE html>
 <section id="images" class="images">
   <h2>Best and worst images</h2>
   {% if data.best or data.worst %}
-  <p>Ranked by each image's own mAP (IoU 0.50:0.95); ground truth above, detections (score &gt; 0.3) below.</p>
+  <p>Ranked by each image's own mAP (IoU 0.50:0.95); ground truth above, detections (score &gt; {{ data.score_thr }}) below.</p>
   {% for title, figs in [("Best", data.best), ("Worst", data.worst)] %}
   <h3>{{ title }}</h3>
   <div class="figures">
