@@ -154,6 +154,8 @@ def curve_figures(log_json: Path) -> list[Figure]:
         ax.set(xlabel=unit, title=title)
         if unit == EPOCH:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            epochs = [x for s in series for x in s.x]
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)  # one evaluated epoch stays readable
         ax.grid(alpha=0.3)
         if len(series) > 1 or unit == EPOCH:
             ax.legend(fontsize="small", ncol=2)
