@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow lint clean demo bench
+.PHONY: install test test-slow browser lint clean demo bench
 
 install: $(STAMP)
 
@@ -17,8 +17,18 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m pytest -q
 
-test-slow: install
+# the HTML report test opens the page in a headless Chromium: install Debian's where none is found
+BROWSER_CMDS := chromium chromium-browser google-chrome google-chrome-stable
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+test-slow: install browser
 	$(PY) -m pytest -q -m slow
+
+browser:
+	@for b in $(BROWSER_CMDS); do command -v $$b >/dev/null && exit 0; done; \
+	echo "installing chromium (Debian package) for the report's browser test"; \
+	{ $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	|| echo "no chromium: the browser test will be skipped"
 
 lint: install
 	$(VENV)/bin/ruff check detcli tests benchmarks examples

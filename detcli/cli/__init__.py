@@ -9,7 +9,9 @@ from detcli.cli.app import app, state
 # isort: split
 # Each import below adds its commands to ``app``.
 from detcli.cli import (
+    analyze_errors,  # noqa: F401
     analyze_logs,  # noqa: F401
+    analyze_results,  # noqa: F401
     benchmark,  # noqa: F401
     browse_dataset,  # noqa: F401
     convert,  # noqa: F401
@@ -20,7 +22,9 @@ from detcli.cli import (
     print_config,  # noqa: F401
     publish,  # noqa: F401
     pytorch2onnx,  # noqa: F401
+    report_page,  # noqa: F401
     test,  # noqa: F401
+    test_robustness,  # noqa: F401
     train,  # noqa: F401
     upgrade_ckpt,  # noqa: F401
     webcam,  # noqa: F401

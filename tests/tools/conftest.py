@@ -84,3 +84,20 @@ def tiny_run(tmp_path_factory) -> TinyRun:
     work = root / "work"
     assert main(["train", str(config), "--work-dir", str(work), "--device", "cpu", "--seed", "0"]) == 0
     return TinyRun(config, work, data)
+
+
+@dataclass
+class TinyResults:
+    """``det test --out`` of the tiny run's model on its 2 validation images."""
+
+    pkl: Path
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tiny_run, tmp_path_factory) -> TinyResults:
+    from detcli.cli import main
+
+    out = tmp_path_factory.mktemp("tiny_results") / "results.pkl"
+    ckpt = str(tiny_run.work_dir / "latest.pth")
+    assert main(["test", str(tiny_run.config), ckpt, "--out", str(out), "--device", "cpu"]) == 0
+    return TinyResults(out)
