@@ -46,9 +46,26 @@ def delta2bbox(
     Width/height changes are clamped to ``|log(wh_ratio_clip)|`` before ``exp`` and the
     result is clipped to ``[0, w] x [0, h]`` of ``max_shape`` when ``clip_border``.
     """
-    num_bboxes, num_classes = deltas.size(0), deltas.size(1) // 4
+    num_bboxes = deltas.size(0)
     if num_bboxes == 0:
         return deltas
+    bboxes = apply_deltas(rois, deltas, means, stds, wh_ratio_clip, add_ctr_clamp, ctr_clamp)
+    if clip_border and max_shape is not None:
+        bboxes = clip_bboxes(bboxes, max_shape)
+    return bboxes.reshape(num_bboxes, -1)
+
+
+def apply_deltas(
+    rois: torch.Tensor,
+    deltas: torch.Tensor,
+    means: Sequence[float],
+    stds: Sequence[float],
+    wh_ratio_clip: float = DEFAULT_WH_RATIO_CLIP,
+    add_ctr_clamp: bool = False,
+    ctr_clamp: float = 32,
+) -> torch.Tensor:
+    """The unclipped ``(n * k, 4)`` boxes of ``delta2bbox`` (shared with the ONNX exporter)."""
+    num_classes = deltas.size(1) // 4
     deltas = deltas.reshape(-1, 4)
     denorm = deltas * deltas.new_tensor(stds).view(1, -1) + deltas.new_tensor(means).view(1, -1)
     dxy, dwh = denorm[:, :2], denorm[:, 2:]
@@ -64,10 +81,7 @@ def delta2bbox(
         dwh = dwh.clamp(min=-max_ratio, max=max_ratio)
     gxy = pxy + dxy_wh
     gwh = pwh * dwh.exp()
-    bboxes = torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
-    if clip_border and max_shape is not None:
-        bboxes = clip_bboxes(bboxes, max_shape)
-    return bboxes.reshape(num_bboxes, -1)
+    return torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
 
 
 class BaseBBoxCoder:

@@ -17,13 +17,13 @@ Every function also runs eagerly, which is how the tests compare them with the m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 from torchvision.ops import nms as tv_nms
 
 from detcli.models.post_processing import _nms_settings
+from detcli.models.task_modules.bbox_coder import apply_deltas
 
 
 def dynamic_min(n: int | torch.Tensor, k: int) -> int | torch.Tensor:
@@ -65,27 +65,14 @@ def filter_scores_and_topk(scores: torch.Tensor, score_thr: float,
 def delta2bbox(rois: torch.Tensor, deltas: torch.Tensor, means: Sequence[float], stds: Sequence[float],
                max_hw: torch.Tensor | None, wh_ratio_clip: float = 16 / 1000, clip_border: bool = True,
                add_ctr_clamp: bool = False, ctr_clamp: float = 32) -> torch.Tensor:
-    """``DeltaXYWHBBoxCoder.decode`` of ``(n, 4)`` rois and ``(n, 4 * k)`` deltas, clipped to ``max_hw``."""
-    num_classes = deltas.shape[1] // 4
-    deltas = deltas.reshape(-1, 4)
-    denorm = deltas * deltas.new_tensor(stds).view(1, -1) + deltas.new_tensor(means).view(1, -1)
-    dxy, dwh = denorm[:, :2], denorm[:, 2:]
-    rois_ = rois.repeat(1, num_classes).reshape(-1, 4)
-    pxy = (rois_[:, :2] + rois_[:, 2:]) * 0.5
-    pwh = rois_[:, 2:] - rois_[:, :2]
-    dxy_wh = pwh * dxy
-    max_ratio = abs(math.log(wh_ratio_clip))
-    if add_ctr_clamp:
-        dxy_wh = torch.clamp(dxy_wh, max=ctr_clamp, min=-ctr_clamp)
-        dwh = torch.clamp(dwh, max=max_ratio)
-    else:
-        dwh = dwh.clamp(min=-max_ratio, max=max_ratio)
-    gxy = pxy + dxy_wh
-    gwh = pwh * dwh.exp()
-    bboxes = torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
+    """``DeltaXYWHBBoxCoder.decode`` of ``(n, 4)`` rois and ``(n, 4 * k)`` deltas, clipped to ``max_hw``.
+
+    No early return for empty input and the clip bound is a tensor, so the trace stays shape-generic.
+    """
+    bboxes = apply_deltas(rois, deltas, means, stds, wh_ratio_clip, add_ctr_clamp, ctr_clamp)
     if clip_border and max_hw is not None:
         bboxes = clip_to_image(bboxes, max_hw)
-    return bboxes.reshape(-1, 4 * num_classes)
+    return bboxes.reshape(-1, deltas.shape[1])
 
 
 def clip_to_image(bboxes: torch.Tensor, max_hw: torch.Tensor) -> torch.Tensor:
