@@ -1,7 +1,11 @@
 """Backbones."""
 
+from .darknet import Darknet
+from .mobilenet_v2 import MobileNetV2
 from .res_layer import ResLayer
 from .resnet import BasicBlock, Bottleneck, ResNet, ResNetV1d
 from .resnext import ResNeXt
+from .ssd_vgg import SSDVGG
 
-__all__ = ["ResLayer", "BasicBlock", "Bottleneck", "ResNet", "ResNetV1d", "ResNeXt"]
+__all__ = ["Darknet", "MobileNetV2", "ResLayer", "BasicBlock", "Bottleneck", "ResNet", "ResNetV1d", "ResNeXt",
+           "SSDVGG"]
