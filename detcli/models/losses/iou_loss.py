@@ -71,7 +71,10 @@ def ciou_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-7) -> to
     w2, h2 = target[:, 2] - target[:, 0], target[:, 3] - target[:, 1] + eps
     v = (4 / math.pi**2) * torch.pow(torch.atan(w2 / h2) - torch.atan(w1 / h1), 2)
     with torch.no_grad():  # the trade-off weight is a constant for the gradient
-        alpha = (ious > 0.5).float() * v / (1 - ious + v)
+        denominator = 1 - ious + v
+        # identical boxes (iou 1, v 0) give 0 / 0 in 2.x's formula: their weight is 0
+        ratio = torch.where(denominator > 0, v / denominator.clamp(min=torch.finfo(v.dtype).tiny), torch.zeros_like(v))
+        alpha = (ious > 0.5).float() * ratio
     return 1 - (ious - (penalty + alpha * v)).clamp(min=-1.0, max=1.0)
 
 
