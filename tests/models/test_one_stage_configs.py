@@ -53,3 +53,21 @@ def test_config_builds_the_2x_state_dict(name):
     expected = KEYS[name]
     assert [k for k in expected if k not in ours] == [] and [k for k in ours if k not in expected] == []
     assert ours == expected
+
+
+@pytest.mark.parametrize("name", ["fcos_r18_fpn_shapes.py", "atss_r18_fpn_shapes.py"])
+def test_shapes_configs_train_on_retinanets_budget(name):
+    """Same data, backbone, neck width, head depth, optimizer and schedule as the RetinaNet baseline."""
+    from detcli.config import Config
+
+    ours = Config.fromfile(str(REPO / "configs/shapes" / name))
+    retina = Config.fromfile(str(REPO / "configs/shapes/retinanet_r18_fpn_shapes.py"))
+    for key in ("optimizer", "optimizer_config", "lr_config", "runner", "data"):
+        assert ours[key] == retina[key], key
+    for key in ("depth", "base_channels", "frozen_stages", "norm_eval", "init_cfg"):
+        assert ours.model.backbone[key] == retina.model.backbone[key], key
+    assert ours.model.neck.out_channels == retina.model.neck.out_channels == 64
+    assert ours.model.neck.norm_cfg == retina.model.neck.norm_cfg
+    for key in ("stacked_convs", "feat_channels", "num_classes"):
+        assert ours.model.bbox_head[key] == retina.model.bbox_head[key], key
+    assert ours.model.test_cfg.nms_pre == retina.model.test_cfg.nms_pre
