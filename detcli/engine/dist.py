@@ -210,3 +210,13 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
             dist.broadcast(m.running_var, src)
             dist.broadcast(m.running_mean, src)
+
+
+def reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
+    """The mean of ``tensor`` over all processes (itself when not distributed); dense heads
+    average their positive counts this way so every process normalises the losses alike."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return tensor
+    tensor = tensor.clone()
+    dist.all_reduce(tensor.div_(dist.get_world_size()), op=dist.ReduceOp.SUM)
+    return tensor

@@ -66,6 +66,12 @@ def test_normalize_transform_formula():
     no_rgb = Normalize(mean=MEAN, std=STD, to_rgb=False)({"img": img.copy()})
     np.testing.assert_allclose(no_rgb["img"], (img.astype(np.float32) - MEAN) / STD, rtol=1e-5, atol=1e-5)
 
+    # a channel-permuted view (as PhotoMetricDistortion leaves it) is not C-ordered: still normalised
+    permuted = img[..., [2, 0, 1]]
+    assert not permuted.flags.c_contiguous
+    out = Normalize(mean=MEAN, std=STD, to_rgb=True)({"img": permuted})["img"]
+    np.testing.assert_allclose(out, (img[..., [1, 0, 2]].astype(np.float32) - MEAN) / STD, rtol=1e-5, atol=1e-5)
+
 
 def test_pipeline_resize_normalize_pad_equals_reference():
     res = {"img": REF["img"].copy(), "img_fields": ["img"]}

@@ -56,7 +56,7 @@ def impad_to_multiple(img: np.ndarray, divisor: int, pad_val: float | tuple = 0)
 
 def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True) -> np.ndarray:
     """``(img - mean) / std`` in float32, after BGR->RGB when ``to_rgb`` (a new array)."""
-    out = img.astype(np.float32)  # always a copy
+    out = np.array(img, dtype=np.float32, order="C")  # always a copy, and one OpenCV can write into
     if to_rgb:
         cv2.cvtColor(out, cv2.COLOR_BGR2RGB, out)
     # OpenCV with float64 operands rounds like mmcv; numpy would differ in the last bit

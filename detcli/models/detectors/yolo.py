@@ -1,0 +1,14 @@
+"""YOLOv3 (Redmon & Farhadi, 2018): Darknet-53 or MobileNetV2 + YOLOV3Neck + YOLOV3Head."""
+
+from __future__ import annotations
+
+from detcli.registry import DETECTORS
+
+from .single_stage import SingleStageDetector
+
+
+@DETECTORS.register_module()
+class YOLOV3(SingleStageDetector):
+    def __init__(self, backbone, neck, bbox_head, train_cfg=None, test_cfg=None, pretrained=None,
+                 init_cfg=None) -> None:
+        super().__init__(backbone, neck, bbox_head, train_cfg, test_cfg, pretrained, init_cfg)
