@@ -223,6 +223,9 @@ def load_checkpoint(
     weights_only: bool | None = None,
 ) -> dict:
     """Load ``filename`` into ``model`` and return the whole checkpoint dict (meta included)."""
+    from detcli.engine.inference_setup import refuse_if_fused
+
+    refuse_if_fused(model, f"load {filename}")
     checkpoint = load_checkpoint_file(filename, map_location=map_location, weights_only=weights_only)
     state_dict = revise_keys(state_dict_of(checkpoint), revise)
     report = load_state_dict(model, state_dict, strict=strict)
