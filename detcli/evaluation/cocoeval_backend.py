@@ -65,22 +65,20 @@ def load_predictions(coco_gt: Any, predictions: Sequence[dict], iou_type: str) -
 
 
 def index_predictions(coco_gt: Any, predictions: Sequence[dict], iou_type: str) -> Any:
-    """The same result api as :func:`load_predictions`, with the per-annotation work done in batches.
+    """The result api the matcher needs, with the per-annotation work of :func:`load_predictions` batched.
 
     pycocotools' ``loadRes`` computes each mask's area and box with one call per detection and
-    draws a polygon for each box; here areas and boxes come from one call over all masks and
-    no polygon is made (the matcher reads boxes for bbox and RLEs for segm).
+    draws a polygon for each box. Here the mask areas come from one call over all masks, and
+    neither boxes of masks nor polygons of boxes are made: the matcher compares boxes for
+    bbox and masks for segm, and reads ``area`` for the small/medium/large split.
     """
     from faster_coco_eval.core import mask as mask_util  # pycocotools' area() fails on lists over 255
     from pycocotools.coco import COCO
 
     anns = [dict(p, id=i, iscrowd=0) for i, p in enumerate(predictions, start=1)]
     if iou_type == "segm":
-        rles = [a["segmentation"] for a in anns]
-        areas = mask_util.area(rles).tolist()
-        boxes = mask_util.toBbox(rles).tolist()
-        for ann, area, box in zip(anns, areas, boxes):
-            ann["area"], ann["bbox"] = area, box
+        for ann, area in zip(anns, mask_util.area([a["segmentation"] for a in anns]).tolist()):
+            ann["area"] = area
     else:
         for ann in anns:
             ann["area"] = ann["bbox"][2] * ann["bbox"][3]

@@ -133,8 +133,10 @@ def test_index_predictions_matches_load_res():
         assert sorted(ours.anns) == sorted(ref.anns)
         for i, ann in ref.anns.items():
             assert ours.anns[i]["area"] == ann["area"]
-            np.testing.assert_allclose(ours.anns[i]["bbox"], ann["bbox"], rtol=0, atol=1e-9)
             assert ours.anns[i]["iscrowd"] == 0 and ours.anns[i]["image_id"] == ann["image_id"]
+            assert ours.anns[i]["category_id"] == ann["category_id"] and ours.anns[i]["score"] == ann["score"]
+            key = "segmentation" if iou_type == "segm" else "bbox"
+            assert ours.anns[i][key] == ann[key]
 
 
 def test_ground_truth_index_is_left_as_it_was():
