@@ -101,8 +101,11 @@ class BitmapMasks:
         out_h, out_w = int(out_shape[0]), int(out_shape[1])
         if len(self) == 0:
             return BitmapMasks([], out_h, out_w)
+        if (out_h, out_w) == (self.height, self.width):  # what cv2.resize would return: a copy
+            return BitmapMasks(self.masks.copy(), out_h, out_w)
         flag = _CV2_INTERP[interpolation]
-        resized = _apply_to_channels(self.masks, lambda a: cv2.resize(a, (out_w, out_h), interpolation=flag))
+        # one call per mask: faster than stacking them as channels (no transposes)
+        resized = np.stack([cv2.resize(m, (out_w, out_h), interpolation=flag) for m in self.masks])
         return BitmapMasks(resized, out_h, out_w)
 
     def flip(self, flip_direction: str = "horizontal") -> BitmapMasks:
