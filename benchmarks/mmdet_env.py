@@ -82,3 +82,84 @@ def install_ext_placeholder() -> None:
     module = types.ModuleType("mmcv._ext")
     module.__getattr__ = missing  # type: ignore[attr-defined]
     sys.modules["mmcv._ext"] = module
+
+
+# ---- mmcv's own C++ CPU kernels for nms and RoIAlign, built alone ----------------------------
+# What a Mask R-CNN / Faster R-CNN training calls in mmcv.ops: nms (RPN proposals) and
+# roi_align forward/backward (box and mask RoI features, mask targets). Built from the
+# mmcv 1.7.2 source distribution's csrc files into a module of its own, bound with the
+# argument names mmcv's Python side passes.
+_BINDINGS = r'''
+#include <torch/extension.h>
+using at::Tensor;
+Tensor nms(Tensor boxes, Tensor scores, float iou_threshold, int offset);
+void roi_align_forward(Tensor input, Tensor rois, Tensor output, Tensor argmax_y, Tensor argmax_x,
+                       int aligned_height, int aligned_width, float spatial_scale, int sampling_ratio,
+                       int pool_mode, bool aligned);
+void roi_align_backward(Tensor grad_output, Tensor rois, Tensor argmax_y, Tensor argmax_x, Tensor grad_input,
+                        int aligned_height, int aligned_width, float spatial_scale, int sampling_ratio,
+                        int pool_mode, bool aligned);
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("nms", &nms, py::arg("boxes"), py::arg("scores"), py::arg("iou_threshold"), py::arg("offset"));
+  m.def("roi_align_forward", &roi_align_forward, py::arg("input"), py::arg("rois"), py::arg("output"),
+        py::arg("argmax_y"), py::arg("argmax_x"), py::arg("aligned_height"), py::arg("aligned_width"),
+        py::arg("spatial_scale"), py::arg("sampling_ratio"), py::arg("pool_mode"), py::arg("aligned"));
+  m.def("roi_align_backward", &roi_align_backward, py::arg("grad_output"), py::arg("rois"),
+        py::arg("argmax_y"), py::arg("argmax_x"), py::arg("grad_input"), py::arg("aligned_height"),
+        py::arg("aligned_width"), py::arg("spatial_scale"), py::arg("sampling_ratio"), py::arg("pool_mode"),
+        py::arg("aligned"));
+}
+'''
+OPS_DIR = THROWAWAY / "mmcv_core_ops"
+OPS_NAME = "mmcv_core_ops"
+
+
+def mmcv_sources() -> Path:
+    """mmcv 1.7.2's unpacked source tree (fetched with pip into the throw-away folder when missing)."""
+    for root in (Path(tempfile.gettempdir()) / "ref/src/mmcv-1.7.2", THROWAWAY / "src/mmcv-1.7.2"):
+        if (root / "mmcv/ops/csrc/pytorch/cpu/roi_align.cpp").is_file():
+            return root
+    import tarfile
+
+    dest = THROWAWAY / "src"
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+                    "mmcv==1.7.2", "-d", str(dest)], check=True)
+    with tarfile.open(next(dest.glob("mmcv-1.7.2.tar.gz"))) as tar:
+        tar.extractall(dest, filter="data")
+    return dest / "mmcv-1.7.2"
+
+
+def build_core_ops(python: str) -> Path:
+    """Compile nms + roi_align (mmcv 1.7.2's CPU kernels) with ``python``'s torch; returns the folder of the .so."""
+    if list(OPS_DIR.glob(f"{OPS_NAME}*.so")):
+        return OPS_DIR
+    csrc = mmcv_sources() / "mmcv/ops/csrc"
+    OPS_DIR.mkdir(parents=True, exist_ok=True)
+    (OPS_DIR / "bindings.cpp").write_text(_BINDINGS)
+    sources = [OPS_DIR / "bindings.cpp"]
+    for src, name in (("nms.cpp", "nms_api.cpp"), ("roi_align.cpp", "roi_align_api.cpp"),
+                      ("cpu/nms.cpp", "nms_cpu.cpp"), ("cpu/roi_align.cpp", "roi_align_cpu.cpp")):
+        (OPS_DIR / name).write_text((csrc / "pytorch" / src).read_text())  # distinct names: one object each
+        sources.append(OPS_DIR / name)
+    script = (
+        "import sys; from torch.utils.cpp_extension import load\n"
+        f"load({OPS_NAME!r}, {[str(s) for s in sources]!r}, extra_include_paths={[str(csrc / 'common')]!r}, "
+        f"extra_cflags=['-O3'], build_directory={str(OPS_DIR)!r}, verbose=True)\n"
+    )
+    subprocess.run([python, "-c", script], check=True)
+    return OPS_DIR
+
+
+def install_core_ops(ops_dir: Path) -> None:
+    """``mmcv._ext`` = the compiled nms/roi_align, with placeholders for every other op (never called)."""
+    import importlib.util
+
+    so = next(ops_dir.glob(f"{OPS_NAME}*.so"))
+    spec = importlib.util.spec_from_file_location(OPS_NAME, so)
+    compiled = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compiled)
+    install_ext_placeholder()
+    proxy = sys.modules["mmcv._ext"]
+    for name in ("nms", "roi_align_forward", "roi_align_backward"):
+        setattr(proxy, name, getattr(compiled, name))
