@@ -90,7 +90,7 @@ def side_losses(impl: str, args: argparse.Namespace) -> dict:
         from mmcv.parallel import collate, scatter
         from mmcv.runner import load_checkpoint
 
-        load_checkpoint(model, args.init, map_location="cpu", strict=True)
+        load_checkpoint(model, str(args.init), map_location="cpu", strict=True)
 
         def batch_of(samples):
             return scatter(collate(samples, samples_per_gpu=len(samples)), [-1])[0]
