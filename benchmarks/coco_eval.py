@@ -184,9 +184,10 @@ def compare_case(name: str, ds: CocoSet, results: list, metric: str, repeats: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000, help="images of the generated set")
+    parser.add_argument("--images", type=int, default=2000, help="images of the generated set (0: skip it)")
     parser.add_argument("--dets", type=int, default=100, help="detections per image of the generated set")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the generated set's cases")
+    parser.add_argument("--shapes-repeats", type=int, default=9, help="repeats of the (sub-second) shapes cases")
     parser.add_argument("--shapes", type=Path, default=SHAPES, help="the shapes set (generated when missing)")
     parser.add_argument("--out-name", default="coco_eval")
     args = parser.parse_args()
@@ -196,10 +197,14 @@ def main() -> None:
     from importlib.metadata import version
 
     report.meta.update(faster_coco_eval=version("faster-coco-eval"), pycocotools=version("pycocotools"),
-                       images=args.images, dets_per_image=args.dets, repeats=args.repeats)
+                       images=args.images, dets_per_image=args.dets, repeats=args.repeats,
+                       shapes_repeats=args.shapes_repeats)
     ds, results = shapes_case(args.shapes)
     for metric in ("bbox", "segm"):
-        compare_case(f"shapes val ({len(ds)} images)", ds, results, metric, args.repeats, report)
+        compare_case(f"shapes val ({len(ds)} images)", ds, results, metric, args.shapes_repeats, report)
+    if args.images <= 0:
+        finish(report, args.out_name)
+        return
     print(f"generating {args.images} images x {args.dets} detections ...", flush=True)
     ds, results = generated_case(args.images, args.dets)
     for metric in ("bbox", "segm"):
