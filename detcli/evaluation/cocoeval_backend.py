@@ -1,7 +1,7 @@
 """Which COCOeval does the matching: faster-coco-eval's C++ one when installed, pycocotools' otherwise.
 
 Both give the same ``stats``: faster-coco-eval computes the per-image matching and the
-precision/recall accumulation in C++ (4-5x faster than pycocotools' Python loops on large
+precision/recall accumulation in C++ (3.5-5x faster than pycocotools' Python loops on large
 sets), and pycocotools' own ``summarize`` then reads its ``precision``/``recall`` arrays, so
 the 12 numbers, the printed summary and mmdetection 2.x's ``maxDets`` quirks are pycocotools'.
 ``DETCLI_COCOEVAL=pycocotools`` (or ``faster-coco-eval``) forces one.
