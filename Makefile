@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-slow browser lint clean demo bench
+.PHONY: install test test-slow browser lint clean demo bench bench-eval bench-data bench-train bench-infer bench-scaling
 
 install: $(STAMP)
 
@@ -57,6 +57,24 @@ demo: install
 		&& $(DET) infer data/shapes_video.mp4 $(DEMO_CFG) $(DEMO_WORK)/latest.pth --out-dir $(DEMO_OUT)/video --score-thr 0.5 --device cpu)
 	@$(PY) -m detcli.tools.demo_summary $(DEMO_OUT) $(DEMO_WORK)
 
-# ---- make bench: detcli vs torchvision (Faster R-CNN R18-FPN on shapes; R50-FPN inference) ----
-bench: install
-	$(PY) benchmarks/vs_torchvision.py
+# ---- make bench: detcli side by side with its peers (benchmarks/README.md); each part alone too ----
+# Figures go to outputs/bench/*.json; `make bench` ends with one table of every ratio (summary.json).
+# bench-train/bench-data compare with mmdetection 2.28 (found or built by benchmarks/mmdet_env.py).
+bench: bench-eval bench-data bench-train bench-infer bench-scaling
+	$(PY) benchmarks/summary.py
+
+bench-eval: install
+	$(PY) benchmarks/coco_eval.py
+
+bench-data: install
+	$(PY) benchmarks/pipeline_vs_mmdet.py
+
+bench-train: install
+	$(PY) benchmarks/vs_torchvision.py --parts train --out-name train_vs_torchvision
+	$(PY) benchmarks/train_vs_mmdet.py
+
+bench-infer: install
+	$(PY) benchmarks/vs_torchvision.py --parts speed,r50 --out-name infer_vs_torchvision
+
+bench-scaling: install
+	$(PY) benchmarks/scaling.py

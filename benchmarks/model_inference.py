@@ -37,10 +37,10 @@ def build_detcli_model(config: Path) -> torch.nn.Module:
     model_cfg.test_cfg.rcnn.update(score_thr=0.05, max_per_img=100)
     model = build_detector(model_cfg)
     model.init_weights()
-    # as `det test` / `init_detector` run it: channels-last on the CPU (set channels_last=False for NCHW)
-    from detcli.engine.memory_format import apply_memory_format
+    # as `det test` / `init_detector` prepare it: BatchNorm folded, channels-last on the CPU
+    from detcli.engine.inference_setup import prepare_for_inference
 
-    return apply_memory_format(model, cfg, "cpu").eval()
+    return prepare_for_inference(model, cfg, "cpu")
 
 
 def build_torchvision_model() -> torch.nn.Module:

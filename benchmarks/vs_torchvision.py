@@ -17,8 +17,9 @@ from decoded images (pre-processing, model and post-processing included), timed 
 in one process, and finally detcli's R50-FPN next to ``fasterrcnn_resnet50_fpn`` at
 800x1216 (``benchmarks/model_inference.py``).
 
-    .venv/bin/python benchmarks/vs_torchvision.py               # the full schedule (make bench)
-    .venv/bin/python benchmarks/vs_torchvision.py --epochs 1    # a quick look
+    .venv/bin/python benchmarks/vs_torchvision.py                      # train, speed and r50 parts
+    .venv/bin/python benchmarks/vs_torchvision.py --parts speed,r50    # inference only (make bench-infer)
+    .venv/bin/python benchmarks/vs_torchvision.py --epochs 1           # a quick look
 """
 
 from __future__ import annotations
@@ -375,15 +376,12 @@ def train_detcli(cfg: Any, work_dir: str) -> dict:
                 checkpoint=os.path.join(work_dir, "latest.pth"))
 
 
-def detcli_runner(cfg: Any, checkpoint: str, fuse: bool = False) -> Any:
-    """``run(list of BGR images) -> list of 2.x results`` through detcli's inference API
-    (``fuse``: BatchNorm folded into the convolutions, as ``det test --fuse-conv-bn`` does)."""
+def detcli_runner(cfg: Any, checkpoint: str, fuse: bool | None = None) -> Any:
+    """``run(list of BGR images) -> list of 2.x results`` through detcli's inference API, at its
+    defaults (BatchNorm folded into the convolutions); ``fuse=False`` keeps the BatchNorms."""
     from detcli.apis import inference_detector, init_detector
-    from detcli.tools.fuse_conv_bn import fuse_conv_bn
 
-    model = init_detector(cfg, checkpoint, device="cpu")
-    if fuse:
-        model = fuse_conv_bn(model)
+    model = init_detector(cfg, checkpoint, device="cpu", fuse_conv_bn=fuse)
     return lambda batch: inference_detector(model, batch)
 
 
@@ -409,11 +407,11 @@ def test_detcli(cfg: Any, checkpoint: str) -> dict:
 def inference_speed(cfg: Any, checkpoints: dict[str, str], rounds: int) -> dict:
     """Images/s of both trained models at batch 1 and 8, timed in turns in one process.
 
-    Each round times every model over the whole val split (ours then theirs, then the
-    other way round next round), so both see the same machine load; the median round counts.
+    Each round times every model over the whole val split (in one order, then the other way
+    round next round), so both see the same machine load; every round's figure is kept.
     """
     runs = {"detcli": detcli_runner(cfg, checkpoints["detcli"]),
-            "detcli_fused": detcli_runner(cfg, checkpoints["detcli"], fuse=True),
+            "detcli_unfused": detcli_runner(cfg, checkpoints["detcli"], fuse=False),
             "torchvision": torchvision_runner(cfg, checkpoints["torchvision"])}
     _, imgs = val_images(cfg)
     out: dict[str, dict] = {name: {} for name in runs}
@@ -424,6 +422,7 @@ def inference_speed(cfg: Any, checkpoints: dict[str, str], rounds: int) -> dict:
                 samples[name].append(time_batches(runs[name], imgs, batch))
         for name in runs:
             out[name][f"b{batch}"] = statistics.median(samples[name])
+            out[name][f"b{batch}_rounds"] = samples[name]
     return out
 
 
@@ -447,7 +446,8 @@ def r50_inference(threads: int, runs: int) -> dict:
     ours_t, theirs_t = mi.interleaved_seconds(
         [lambda: ours(return_loss=False, rescale=True, img=[normalised], img_metas=[[dict(meta)]]),
          lambda: theirs([as_unit])], warmup=1, runs=runs)
-    return dict(detcli=1 / statistics.median(ours_t), torchvision=1 / statistics.median(theirs_t))
+    return dict(detcli=1 / statistics.median(ours_t), torchvision=1 / statistics.median(theirs_t),
+                detcli_rounds=[1 / t for t in ours_t], torchvision_rounds=[1 / t for t in theirs_t])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,44 +499,23 @@ def _ensure_data(root: Path) -> None:
     generate_shapes(root, workers=min(4, os.cpu_count() or 1))
 
 
-def table_rows(res: dict) -> list[tuple[str, str, str, str]]:
-    def row(name: str, ours: float, theirs: float, fmt: str, lower_better: bool = False) -> tuple:
-        ratio = (theirs / ours if lower_better else ours / theirs) if ours and theirs else float("nan")
-        return name, format(ours, fmt), format(theirs, fmt), f"{ratio:.2f}x"
+def _train_both(args: argparse.Namespace, ckpt_dir: Path) -> dict:
+    """Train and test both models; the trained weights stay in ``ckpt_dir`` for the speed part."""
+    import shutil
 
-    d, t = res["detcli"], res["torchvision"]
-    return [
-        row("bbox mAP (val, COCO AP@[.5:.95])", d["test"]["bbox_mAP"], t["test"]["bbox_mAP"], ".3f"),
-        row("training images/s", d["train"]["images"] / d["train"]["seconds"],
-            t["train"]["images"] / t["train"]["seconds"], ".2f"),
-        row("inference images/s, batch 1", d["test"]["b1"], t["test"]["b1"], ".2f"),
-        row("inference images/s, batch 8", d["test"]["b8"], t["test"]["b8"], ".2f"),
-        row("... with det test's --fuse-conv-bn, batch 1", res["detcli_fused"]["b1"], t["test"]["b1"], ".2f"),
-        row("... with det test's --fuse-conv-bn, batch 8", res["detcli_fused"]["b8"], t["test"]["b8"], ".2f"),
-        row("peak RSS training, MB (lower is better)", d["train"]["peak_rss_mb"], t["train"]["peak_rss_mb"],
-            ".0f", lower_better=True),
-        row("peak RSS inference, MB (lower is better)", d["test"]["peak_rss_mb"], t["test"]["peak_rss_mb"],
-            ".0f", lower_better=True),
-        row("R50-FPN 800x1216 inference images/s, batch 1", res["r50"]["detcli"], res["r50"]["torchvision"], ".3f"),
-    ]
-
-
-def print_table(res: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    meta = res["meta"]
-    table = Table(title=f"detcli vs torchvision: Faster R-CNN R18-FPN on shapes, {meta['iters']} iterations x "
-                        f"{meta['batch']} images; torch {meta['torch']}, {meta['threads']} threads, "
-                        f"{meta['cpus']} CPUs")
-    for col in ("metric", "detcli", "torchvision", "detcli / torchvision"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for r in table_rows(res):
-        table.add_row(*r)
-    Console().print(table)
-    print("\nmarkdown:\n| metric | detcli | torchvision | detcli / torchvision |\n|---|---:|---:|---:|")
-    for r in table_rows(res):
-        print("| " + " | ".join(r) + " |")
+    res: dict[str, Any] = {}
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for impl in IMPLS:
+            work_dir = os.path.join(tmp, impl)
+            os.makedirs(work_dir)
+            res[impl] = {"train": _child(args, "train", impl, work_dir=work_dir)}
+            shutil.copyfile(res[impl]["train"]["checkpoint"], ckpt_dir / f"{impl}.pth")
+            res[impl]["train"]["checkpoint"] = str(ckpt_dir / f"{impl}.pth")
+    for impl in IMPLS:
+        res[impl]["test"] = _child(args, "test", impl, checkpoint=res[impl]["train"]["checkpoint"])
+    (ckpt_dir / "train.json").write_text(json.dumps(res, indent=1))
+    return res
 
 
 def main() -> None:
@@ -548,7 +527,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--r50-runs", type=int, default=5)
     parser.add_argument("--speed-rounds", type=int, default=3, help="timing rounds per model and batch size")
-    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench" / "vs_torchvision.json")
+    parser.add_argument("--parts", default="train,speed,r50",
+                        help="train: train + mAP of both; speed: images/s of the trained models; r50: R50-FPN")
+    parser.add_argument("--checkpoint-dir", type=Path, default=ROOT / "outputs" / "bench" / "vs_torchvision",
+                        help="where the trained models are kept between parts")
+    parser.add_argument("--out-name", default="vs_torchvision")
     parser.add_argument("--phase", choices=("train", "test", "speed", "r50"), help=argparse.SUPPRESS)
     parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -560,33 +543,46 @@ def main() -> None:
         Path(args.result).write_text(json.dumps(run_phase(args)))
         return
 
-    import torch
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ratio_table import Comparison, Report, finish, machine_facts
 
     _ensure_data(args.data)
     cfg = load_cfg(args)
-    res: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        for impl in IMPLS:
-            work_dir = os.path.join(tmp, impl)
-            os.makedirs(work_dir)
-            res[impl] = {"train": _child(args, "train", impl, work_dir=work_dir)}
-        for impl in IMPLS:
-            res[impl]["test"] = _child(args, "test", impl, checkpoint=res[impl]["train"]["checkpoint"])
-        checkpoints = json.dumps({impl: res[impl]["train"]["checkpoint"] for impl in IMPLS})
-        speeds = _child(args, "speed", "detcli", checkpoint=checkpoints)
-        for impl in IMPLS:
-            res[impl]["test"].update(speeds[impl])
-        res["detcli_fused"] = speeds["detcli_fused"]
-    res["r50"] = _child(args, "r50", "detcli")
-    res["meta"] = dict(iters=res["detcli"]["train"]["iters"], batch=cfg.data.samples_per_gpu, torch=torch.__version__,
-                       threads=args.threads, cpus=os.cpu_count(), config=os.path.relpath(args.config, ROOT),
-                       epochs=cfg.runner.max_epochs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(res, indent=1))
-    os.replace(tmp_out, args.out)
-    print_table(res)
-    print(f"\nraw results: {args.out}")
+    parts = args.parts.split(",")
+    report = Report(f"detcli vs torchvision, Faster R-CNN R18-FPN on shapes ({os.path.relpath(args.config, ROOT)})",
+                    meta=machine_facts(threads=args.threads))
+    ckpts = {impl: args.checkpoint_dir / f"{impl}.pth" for impl in IMPLS}
+    trained = None
+    if "train" in parts:
+        trained = _train_both(args, args.checkpoint_dir)
+    elif "speed" in parts and not all(p.is_file() for p in ckpts.values()):
+        print(f"no trained models in {args.checkpoint_dir}: training both first (--epochs {args.epochs or 'all'})")
+        trained = _train_both(args, args.checkpoint_dir)
+    if trained:
+        d, t = trained["detcli"], trained["torchvision"]
+        report.meta.update(iters=d["train"]["iters"], batch=cfg.data.samples_per_gpu, epochs=cfg.runner.max_epochs)
+        report.checks["bbox mAP (val) detcli | torchvision"] = f"{d['test']['bbox_mAP']:.3f} | {t['test']['bbox_mAP']:.3f}"
+        report.rows.append(Comparison("training images/s", [d["train"]["images"] / d["train"]["seconds"]],
+                                      [t["train"]["images"] / t["train"]["seconds"]], unit="img/s",
+                                      higher_is_better=True, peer="torchvision"))
+        report.rows.append(Comparison("peak RSS training", [d["train"]["peak_rss_mb"]], [t["train"]["peak_rss_mb"]],
+                                      unit="MB", peer="torchvision"))
+    if "speed" in parts:
+        speeds = _child(args, "speed", "detcli", checkpoint=json.dumps({k: str(v) for k, v in ckpts.items()}))
+        for b in (1, 8):
+            report.rows.append(Comparison(f"inference, batch {b} (R18-FPN 320x320, decoded image to results)",
+                                          speeds["detcli"][f"b{b}_rounds"], speeds["torchvision"][f"b{b}_rounds"],
+                                          unit="img/s", higher_is_better=True, peer="torchvision", goal=1.3))
+            report.rows.append(Comparison(f"... BatchNorm kept (fuse_conv_bn=False), batch {b}",
+                                          speeds["detcli_unfused"][f"b{b}_rounds"],
+                                          speeds["torchvision"][f"b{b}_rounds"], unit="img/s",
+                                          higher_is_better=True, peer="torchvision"))
+    if "r50" in parts:
+        r50 = _child(args, "r50", "detcli")
+        report.rows.append(Comparison("inference R50-FPN 800x1216, batch 1 (random weights)", r50["detcli_rounds"],
+                                      r50["torchvision_rounds"], unit="img/s", higher_is_better=True,
+                                      peer="torchvision", goal=1.3))
+    finish(report, args.out_name)
 
 
 if __name__ == "__main__":

@@ -74,15 +74,17 @@ def _fallback_class_names(cfg: Any) -> list[str] | None:
 
 
 def init_detector(config: str | os.PathLike | Any, checkpoint: str | None = None, device: str = "cuda:0",
-                  cfg_options: dict | None = None) -> torch.nn.Module:
+                  cfg_options: dict | None = None, fuse_conv_bn: bool | None = None) -> torch.nn.Module:
     """A detector in eval mode on ``device``, built from ``config`` with ``checkpoint``'s weights.
 
     Backbone pre-training (``pretrained``/``init_cfg``) is switched off: the checkpoint
     provides the weights, and nothing is downloaded. Class names come from the
     checkpoint's meta; without them, from the config's test set (or COCO).
-    ``model.cfg`` keeps the config (the test pipeline is read from it).
+    ``model.cfg`` keeps the config (the test pipeline is read from it). BatchNorms are
+    folded into the convolutions (``fuse_conv_bn``; None: the config's ``fuse_conv_bn``,
+    default True; see ``detcli.engine.inference_setup``).
     """
-    from detcli.engine.memory_format import apply_memory_format
+    from detcli.engine.inference_setup import prepare_for_inference
     from detcli.models import build_detector
 
     dev = check_device(device)
@@ -108,9 +110,7 @@ def init_detector(config: str | os.PathLike | Any, checkpoint: str | None = None
     elif getattr(model, "CLASSES", None) is None:
         model.CLASSES = tuple(_fallback_class_names(cfg))
     model.cfg = cfg
-    apply_memory_format(model.to(dev), cfg, dev)
-    model.eval()
-    return model
+    return prepare_for_inference(model, cfg, dev, fuse_conv_bn=fuse_conv_bn)
 
 
 def _test_pipeline_cfg(cfg: Any) -> list[dict]:

@@ -113,10 +113,12 @@ def train_detector(model: Any, dataset: Any, cfg: Any, distributed: bool = False
         EvalHook,
         ProgressBarHook,
     )
+    from detcli.engine.inference_setup import refuse_if_fused
     from detcli.engine.memory_format import apply_memory_format
     from detcli.engine.optimizers import build_optimizer
     from detcli.engine.runners import EpochBasedRunner, build_runner
 
+    refuse_if_fused(model, "train")
     cfg = compat_cfg(cfg)
     logger = logging.getLogger("detcli")
     datasets = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]

@@ -38,7 +38,9 @@ def test(
     launcher: str = typer.Option("none", "--launcher", help="none | pytorch (torchrun) | slurm (srun) | mpi."),
     local_rank: int = typer.Option(0, "--local_rank", "--local-rank", hidden=True),
     cfg_options: list[str] | None = cfg_options_option(),
-    fuse_conv_bn: bool = typer.Option(False, "--fuse-conv-bn", help="Fold BatchNorms into convs (faster)."),
+    fuse_conv_bn: bool | None = typer.Option(
+        None, "--fuse-conv-bn/--no-fuse-conv-bn",
+        help="Fold BatchNorms into convs (faster; default: the config's fuse_conv_bn, True when absent)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),
     gpu_collect: bool = typer.Option(False, "--gpu-collect", help="Gather results through the process group."),
     tmpdir: str | None = typer.Option(None, "--tmpdir", help="Shared folder for gathering results from processes."),

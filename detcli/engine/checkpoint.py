@@ -218,6 +218,9 @@ def load_checkpoint(
     What did not fit is logged in a few lines; ``min_loaded`` (a fraction of the model's
     weights) refuses a checkpoint that leaves most of the model at random values.
     """
+    from detcli.engine.inference_setup import refuse_if_fused
+
+    refuse_if_fused(model, f"load {filename}")
     checkpoint = load_checkpoint_file(filename, map_location=map_location, weights_only=weights_only)
     state_dict = revise_keys(state_dict_of(checkpoint), revise)
     report = load_state_dict(model, state_dict, strict=strict)

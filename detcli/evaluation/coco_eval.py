@@ -1,9 +1,7 @@
-"""COCO-protocol evaluation (bbox, segm, proposal, proposal_fast) through pycocotools' COCOeval."""
+"""COCO-protocol evaluation (bbox, segm, proposal, proposal_fast): faster-coco-eval's matcher, pycocotools' numbers."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +12,7 @@ from detcli.evaluation.coco_format import (
     results_to_coco_json,
     write_coco_json,
 )
+from detcli.evaluation.cocoeval_backend import run_cocoeval
 from detcli.evaluation.errors import MetricError
 from detcli.evaluation.recall import eval_recalls
 from detcli.evaluation.report import LoggerLike, emit, make_table
@@ -85,15 +84,6 @@ def _classwise_table(coco: Any, cat_ids: Sequence[int], aps: np.ndarray, title: 
     return make_table(["category", "AP", "AP_50", "AP_75"], rows, title=title)
 
 
-def _load_predictions(coco_gt: Any, predictions: list, iou_type: str) -> Any:
-    preds = [dict(p) for p in predictions]
-    if iou_type == "segm":
-        for p in preds:  # let COCO use mask areas (not box areas) for the small/medium/large split
-            p.pop("bbox", None)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return coco_gt.loadRes(preds)
-
-
 def evaluate_coco(dataset: Any, results: list, metric: str | Sequence[str] = "bbox", logger: LoggerLike = None,
                   jsonfile_prefix: str | None = None, classwise: bool = False,
                   proposal_nums: Sequence[int] = (100, 300, 1000), iou_thrs: Sequence[float] | None = None,
@@ -104,8 +94,6 @@ def evaluate_coco(dataset: Any, results: list, metric: str | Sequence[str] = "bb
     ``segm_*``, ``AR@100`` ... Values are rounded to 4 decimals. ``jsonfile_prefix``
     keeps the result json files; ``classwise`` prints a per-category table.
     """
-    from pycocotools.cocoeval import COCOeval
-
     metrics = _as_list(metric)
     for m in metrics:
         if m not in COCO_METRICS:
@@ -144,21 +132,11 @@ def evaluate_coco(dataset: Any, results: list, metric: str | Sequence[str] = "bb
         if not entries[m]:
             emit(f"no detections: the {m} results of all {len(img_ids)} images are empty, no {m} metrics", logger)
             continue
-        iou_type = "bbox" if m == "proposal" else m
-        coco_eval = COCOeval(coco_gt, _load_predictions(coco_gt, entries[m], iou_type), iou_type)
-        coco_eval.params.catIds = cat_ids
-        coco_eval.params.imgIds = img_ids
-        coco_eval.params.maxDets = list(proposal_nums)
-        coco_eval.params.iouThrs = iou_thrs
-        if m == "proposal":
-            coco_eval.params.useCats = 0
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.summarize()
-        emit(summary.getvalue().rstrip(), logger)
+        run = run_cocoeval(coco_gt, entries[m], "bbox" if m == "proposal" else m, img_ids=img_ids,
+                           cat_ids=cat_ids, max_dets=list(proposal_nums), iou_thrs=iou_thrs,
+                           use_cats=m != "proposal")
+        emit(run.summary, logger)
+        coco_eval = run.coco_eval
         stats = coco_eval.stats
         if m == "proposal":
             for item in items or PROPOSAL_ITEMS:

@@ -103,7 +103,7 @@ def measure_speed(model: Any, data_loader: Any, device: str, max_iter: int, num_
 
 
 def run_benchmark(config: str, checkpoint: str, max_iter: int = 2000, log_interval: int = 50,
-                  fuse_conv_bn: bool = False, num_warmup: int = 5, device: str | None = None,
+                  fuse_conv_bn: bool | None = None, num_warmup: int = 5, device: str | None = None,
                   cfg_options: dict[str, Any] | None = None, repeat_num: int = 1,
                   report: Callable[[str], None] | None = print) -> BenchmarkResult:
     """``det benchmark``: build the test set and model as ``det test`` does, then measure."""
@@ -133,7 +133,10 @@ def run_benchmark(config: str, checkpoint: str, max_iter: int = 2000, log_interv
               file=sys.stderr)
     runs = [measure_speed(model, data_loader, device, max_iter, num_warmup, log_interval, report)
             for _ in range(repeat_num)]
-    result = BenchmarkResult(config, checkpoint, device, max_iter, num_warmup, fuse_conv_bn, len(dataset), runs)
+    from detcli.engine.inference_setup import wants_fused_conv_bn
+
+    result = BenchmarkResult(config, checkpoint, device, max_iter, num_warmup, wants_fused_conv_bn(cfg, fuse_conv_bn),
+                             len(dataset), runs)
     if repeat_num > 1 and report:
         fps_list = [round(r.fps, 1) for r in runs]
         ms_list = [round(r.ms_per_image, 1) for r in runs]

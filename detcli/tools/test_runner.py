@@ -39,7 +39,7 @@ class TestOptions:
     gpu_id: int = 0
     launcher: str = "none"
     cfg_options: dict[str, Any] = field(default_factory=dict)
-    fuse_conv_bn: bool = False
+    fuse_conv_bn: bool | None = None  # None: the config's fuse_conv_bn (default True)
     device: str | None = None
     gpu_collect: bool = False
     tmpdir: str | None = None
@@ -135,21 +135,16 @@ def check_not_empty(dataset: Any, key: str) -> None:
 
 def build_model(cfg: Any, opts: TestOptions, dataset: Any, device: str) -> Any:
     from detcli.engine.checkpoint import load_checkpoint
-    from detcli.engine.memory_format import apply_memory_format
+    from detcli.engine.inference_setup import prepare_for_inference
     from detcli.models import build_detector
 
     model = build_detector(cfg.model, test_cfg=cfg.get("test_cfg"))
     checkpoint = load_checkpoint(model, opts.checkpoint, map_location="cpu",
                                  min_loaded=0.0 if opts.allow_partial else MIN_LOADED)
-    if opts.fuse_conv_bn:
-        from detcli.tools.fuse_conv_bn import fuse_conv_bn
-
-        model.eval()
-        model = fuse_conv_bn(model)
     meta = checkpoint.get("meta", {}) if isinstance(checkpoint, dict) else {}
     model.CLASSES = tuple(meta["CLASSES"]) if meta.get("CLASSES") else tuple(dataset.CLASSES)
     model.cfg = cfg
-    return apply_memory_format(model.to(device), cfg, device).eval()
+    return prepare_for_inference(model, cfg, device, fuse_conv_bn=opts.fuse_conv_bn)
 
 
 def save_results(outputs: list, path: str, dataset: Any) -> None:

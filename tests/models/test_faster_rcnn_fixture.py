@@ -39,14 +39,19 @@ FIXTURES = _fixture_dirs()
 pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no two-stage reference fixtures under {REFS}")
 
 
-def _build(fixture: Path):
+def _build(fixture: Path, prepared: bool = False):
+    """The model as built and loaded (``prepared``: then made ready as init_detector/det test do:
+    BatchNorms folded into the convolutions, channels-last)."""
     from detcli.config import Config
     from detcli.engine.checkpoint import load_checkpoint
+    from detcli.engine.inference_setup import prepare_for_inference
     from detcli.models import build_detector
 
     cfg = Config.fromfile(str(fixture / "config.py"))
     model = build_detector(cfg.model)
     load_checkpoint(model, str(fixture / "model.pth"), map_location="cpu")
+    if prepared:
+        return cfg, prepare_for_inference(model, cfg, "cpu")
     return cfg, model.eval()
 
 
@@ -100,11 +105,14 @@ def test_state_dict_keys_and_shapes_match_the_reference():
         assert {k: v for k, v in ours.items() if expected[k] != v} == {}, f"{fixture.name}: shapes differ"
 
 
+@pytest.mark.parametrize("prepared", [False, True], ids=["as-built", "prepared-for-inference"])
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
-def test_detections_match_the_reference(fixture):
+def test_detections_match_the_reference(fixture, prepared):
     from pycocotools import mask as mask_utils
 
-    cfg, model = _build(fixture)
+    cfg, model = _build(fixture, prepared)
+    if prepared:
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
     reference = json.loads((fixture / "outputs.json").read_text())
     total = matched = 0
     mask_total = mask_equal = 0

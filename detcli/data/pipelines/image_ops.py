@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -55,7 +57,25 @@ def impad_to_multiple(img: np.ndarray, divisor: int, pad_val: float | tuple = 0)
 
 
 def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True) -> np.ndarray:
-    """``(img - mean) / std`` in float32, after BGR->RGB when ``to_rgb`` (a new array)."""
+    """``(img - mean) / std`` in float32, after BGR->RGB when ``to_rgb`` (a new array).
+
+    A 3-channel uint8 image goes through a 256-entry table per channel (one pass instead of
+    four); the table holds what the float path gives for each value, so results are identical.
+    """
+    if img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and np.size(mean) == 3 and np.size(std) == 3:
+        table = _normalize_table(tuple(np.asarray(mean, np.float64).ravel()), tuple(np.asarray(std, np.float64).ravel()))
+        return cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if to_rgb else img, table)
+    return _imnormalize_float(img, mean, std, to_rgb)
+
+
+@functools.lru_cache(maxsize=16)
+def _normalize_table(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """``(1, 256, 3)`` float32: the normalised value of every uint8 level, per channel."""
+    levels = np.repeat(np.arange(256, dtype=np.uint8).reshape(1, 256, 1), 3, axis=2)
+    return _imnormalize_float(levels, np.array(mean), np.array(std), to_rgb=False)
+
+
+def _imnormalize_float(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool) -> np.ndarray:
     out = np.array(img, dtype=np.float32, order="C")  # always a copy, and one OpenCV can write into
     if to_rgb:
         cv2.cvtColor(out, cv2.COLOR_BGR2RGB, out)

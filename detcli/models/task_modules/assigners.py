@@ -151,8 +151,10 @@ class MaxIoUAssigner(BaseAssigner):
             gt_ids = torch.arange(1, num_gts + 1, device=overlaps.device)
             eligible = gt_max_overlaps >= self.min_pos_iou
             if self.gt_max_assign_all:
-                hits = (overlaps == gt_max_overlaps[:, None]) & eligible[:, None]
-                winner = (hits.long() * gt_ids[:, None]).max(dim=0).values  # 0: no gt claims the box
+                hit_gt, hit_box = torch.nonzero((overlaps == gt_max_overlaps[:, None]) & eligible[:, None],
+                                                as_tuple=True)
+                winner = torch.zeros_like(assigned)  # 0: no gt claims the box
+                winner.scatter_reduce_(0, hit_box, gt_ids[hit_gt], reduce="amax")
                 assigned = torch.where(winner > 0, winner, assigned)
             else:
                 winner = torch.zeros_like(assigned)
