@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from typing import Any
 
 from pycocotools.coco import COCO as _PyCOCO
@@ -24,6 +25,7 @@ class COCO(_PyCOCO):
                 super().__init__(annotation)
 
     def createIndex(self) -> None:  # noqa: N802 - pycocotools name
+        renumber_annotation_id_zero(self.dataset)
         with contextlib.redirect_stdout(io.StringIO()):
             super().createIndex()
 
@@ -52,6 +54,27 @@ class COCO(_PyCOCO):
 
     def load_imgs(self, ids: Any) -> list[dict]:
         return self.loadImgs(ids)
+
+
+def renumber_annotation_id_zero(data: dict) -> None:
+    """Give an annotation with ``id`` 0 the next free id, in place.
+
+    pycocotools' COCOeval records a match as the matched annotation's id, so a ground-truth
+    box with id 0 counts as never found: every AP drops (a set of perfect detections scored
+    0.83 instead of 1.0). Converters that number from 0 (mmdetection 2.x's pascal_voc.py) write
+    such files; the ids mean nothing else, so the annotation is renumbered, with one warning.
+    """
+    anns = data.get("annotations") if isinstance(data, dict) else None
+    if not anns:
+        return
+    zero = [a for a in anns if isinstance(a, dict) and a.get("id") == 0]
+    if not zero:
+        return
+    next_id = max(int(a.get("id", 0)) for a in anns if isinstance(a, dict)) + 1
+    zero[0]["id"] = next_id
+    logging.getLogger("detcli").warning(
+        "annotation id 0 (image %s) renumbered to %d: COCO evaluation cannot count an annotation with id 0",
+        zero[0].get("image_id"), next_id)
 
 
 def check_coco_dict(data: Any, source: str, need_annotations: bool = True) -> None:
