@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from detcli.atomic_write import atomic_open, atomic_path
 from detcli.engine.checkpoint_files import check_checkpoint_bytes, write_failure
 from detcli.engine.load_report import LoadReport
 from detcli.errors import CheckpointError
@@ -269,22 +270,12 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def atomic_torch_save(obj: Any, filename: str) -> None:
-    """``torch.save`` to a temp file next to ``filename``, then rename: a crash never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(filename))
-    tmp = os.path.join(directory, f".{os.path.basename(filename)}.tmp-{os.getpid()}")
+    """``torch.save`` to ``filename`` whole or not at all, synced to the disk before the rename."""
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_open(filename, "wb", fsync=True) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(err, OSError):
-            raise write_failure(filename, err) from err
-        raise
+    except OSError as err:
+        raise write_failure(filename, err) from err
 
 
 def save_checkpoint(
@@ -320,15 +311,13 @@ def link_latest(target: str, link: str) -> None:
     import shutil
 
     directory = os.path.dirname(os.path.abspath(link))
-    tmp = os.path.join(directory, f".{os.path.basename(link)}.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.remove(tmp)
     rel = os.path.relpath(os.path.abspath(target), directory)
-    try:
-        os.symlink(rel, tmp)
-    except (OSError, NotImplementedError):
-        shutil.copyfile(target, tmp)
-    os.replace(tmp, link)
+    with atomic_path(link) as tmp:
+        os.unlink(tmp)  # a symlink needs the name free
+        try:
+            os.symlink(rel, tmp)
+        except (OSError, NotImplementedError):
+            shutil.copyfile(target, tmp)
 
 
 _CKPT_NUMBER = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")

@@ -124,7 +124,8 @@ def run_analyze_results(config: str, results_file: str, out_dir: str, topk: int 
                         show: bool = False, wait_time: float = 0.0, overlay_gt_pred: bool = False,
                         cfg_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``det analyze-results``: rank the images by mAP, draw the best and worst; returns the summary json."""
-    from detcli.evaluation.coco_format import check_results_fit, dump_json_atomic
+    from detcli.atomic_write import dump_json_atomic
+    from detcli.evaluation.coco_format import check_results_fit
     from detcli.tools.eval_metric import load_results
 
     if topk < 1:

@@ -70,6 +70,7 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
     """Write the published copy of ``in_file`` as ``out_file`` + sha prefix; returns what was done."""
     import torch
 
+    from detcli.atomic_write import temp_beside
     from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file
 
     checkpoint = load_checkpoint_file(in_file, map_location="cpu")
@@ -78,8 +79,7 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
     published, removed, ema_count = strip_training_state(checkpoint, keep_ema)
     if not published["state_dict"]:
         raise CheckpointError(f"{in_file} has no weights to publish")
-    target_dir = os.path.dirname(os.path.abspath(out_file))
-    staging = os.path.join(target_dir, f".{os.path.basename(out_file)}.publish-{os.getpid()}")
+    staging = str(temp_beside(out_file))  # the final name holds the hash of the written file
     try:
         atomic_torch_save(published, staging)
         try:  # what users will do with it: a weights-only load

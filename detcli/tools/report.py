@@ -355,7 +355,8 @@ def write_report(work_dir: str, out: str | None = None, config: str | None = Non
                  results: str | None = None, topk: int = 3, device: str | None = None,
                  cfg_options: dict[str, Any] | None = None, with_flops: bool = True, score_thr: float = 0.3) -> str:
     """``det report``: write the page (default ``WORK_DIR/report.html``) atomically; returns its path."""
-    from detcli.tools.report_html import render_report, write_text_atomic
+    from detcli.atomic_write import write_text_atomic
+    from detcli.tools.report_html import render_report
 
     files = find_run_files(work_dir, config, checkpoint)
     data = collect_report(files, results=results, topk=topk, device=device, cfg_options=cfg_options,

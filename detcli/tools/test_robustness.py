@@ -16,13 +16,13 @@ import io
 import os
 import pickle
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from detcli.atomic_write import atomic_open
 from detcli.errors import ConfigError, DataError
 from detcli.evaluation.robustness import (
     corruption_table,
@@ -73,17 +73,8 @@ def load_results_file(path: str | os.PathLike) -> dict:
 
 def save_results_file(results: dict, path: str | os.PathLike) -> None:
     """Write ``results`` through a temp file and a rename: a stopped run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(results, fh, protocol=4)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        pickle.dump(results, fh, protocol=4)
 
 
 def check_options(opts: RobustnessOptions) -> None:

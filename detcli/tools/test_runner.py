@@ -9,12 +9,12 @@ from __future__ import annotations
 import inspect
 import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from detcli.atomic_write import atomic_open, dump_json_atomic, temp_beside
 from detcli.errors import ConfigError, DetError
 
 # EvalHook settings that are not arguments of dataset.evaluate
@@ -152,7 +152,7 @@ def save_results(outputs: list, path: str, dataset: Any) -> None:
     target = Path(path)
     check_output_writable(path)
     if target.suffix == ".json":
-        from detcli.evaluation.coco_format import dump_json_atomic, result_kind, results_to_coco_json
+        from detcli.evaluation.coco_format import result_kind, results_to_coco_json
 
         img_ids = getattr(dataset, "img_ids", None) or list(range(len(dataset)))
         num_classes = len(dataset.CLASSES or [])
@@ -164,18 +164,11 @@ def save_results(outputs: list, path: str, dataset: Any) -> None:
         except OSError as err:
             raise _unwritable(path, err) from None
         return
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(target, "wb") as fh:
             pickle.dump(outputs, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)
-    except BaseException as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):  # the user's path, not our temp file's name
-            raise _unwritable(path, err) from None
-        raise
+    except OSError as err:  # the user's path, not our temp file's name
+        raise _unwritable(path, err) from None
 
 
 def _unwritable(path: str, err: OSError) -> DetError:
@@ -185,12 +178,8 @@ def _unwritable(path: str, err: OSError) -> DetError:
 
 def check_output_writable(path: str) -> None:
     """Fail before testing when ``--out`` cannot be written (creating its folder if needed)."""
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        os.unlink(probe)
+        os.unlink(temp_beside(path))
     except OSError as err:
         raise _unwritable(path, err) from None
 
@@ -238,8 +227,6 @@ def print_metrics(metrics: dict[str, Any], outputs: list | None = None) -> None:
 
 
 def write_metrics_json(work_dir: str, config: str, metrics: dict[str, Any]) -> str:
-    from detcli.evaluation.coco_format import dump_json_atomic
-
     path = os.path.join(work_dir, f"eval_{time.strftime('%Y%m%d_%H%M%S')}.json")
     dump_json_atomic({"config": str(config), "metric": _jsonable(metrics)}, path)
     return path
