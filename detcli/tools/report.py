@@ -10,7 +10,6 @@ the page instead of failing the whole report.
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 import time
@@ -113,27 +112,19 @@ def find_run_files(work_dir: str | Path, config: str | None = None, checkpoint: 
 # ---------------------------------------------------------------------------------------------
 # curves
 # ---------------------------------------------------------------------------------------------
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
 def _is_metric(key: str) -> bool:
     return bool(re.search(r"(^|_)(mAP|AP\d*|AR)(_|@|$)", key)) and not key.endswith("_val")
 
 
 def curve_figures(log_json: Path) -> list[Figure]:
     """Training losses per iteration, the learning rate, and the validation metrics per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     from detcli.tools.log_plot import EPOCH, ITERATION, series_of
     from detcli.tools.log_records import read_json_log
+    from detcli.visualization.figures import figure_png, headless_pyplot
 
+    plt = headless_pyplot()
     run = read_json_log(log_json)
     x_unit = ITERATION
     groups = [
@@ -160,8 +151,7 @@ def curve_figures(log_json: Path) -> list[Figure]:
         if len(series) > 1 or unit == EPOCH:
             ax.legend(fontsize="small", ncol=2)
         fig.tight_layout()
-        figures.append(Figure(title, _png(fig)))
-        plt.close(fig)
+        figures.append(Figure(title, figure_png(fig)))
     return figures
 
 
