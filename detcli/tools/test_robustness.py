@@ -49,22 +49,11 @@ class RobustnessOptions:
     aggregate: str = "benchmark"
 
 
-class _PlainDataUnpickler(pickle.Unpickler):
-    """A results file holds dicts, ints, floats and strings only: refuse any named object."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it names {module}.{name}, which a results file never holds")
-
-
 def load_results_file(path: str | os.PathLike) -> dict:
     """The results of an earlier (maybe stopped) run, read without running code from the file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = _PlainDataUnpickler(fh).load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise DataError(f"cannot read the robustness results {path}: {err}",
-                        hint="delete it to start the benchmark over, or give another --out") from None
+    from detcli.data.safe_pickle import load_pickle
+
+    data = load_pickle(path, what="robustness results file")
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DataError(f"{path} is not a robustness results file ({{corruption: {{severity: ...}}}})",
                         hint="give another --out; det test --out writes a different kind of .pkl")
