@@ -11,7 +11,7 @@ import torch
 
 from detcli.models.task_modules import anchor_inside_flags, images_to_levels
 
-from .anchor_head import _unmap
+from .anchor_head import unmap
 
 
 class LevelAwareTargetsMixin:
@@ -53,34 +53,17 @@ class LevelAwareTargetsMixin:
         num_level_inside = self.get_num_level_anchors_inside(num_level_anchors, inside)
         assign_result = self.assigner.assign(anchors, num_level_inside, gt_bboxes, gt_bboxes_ignore, gt_labels)
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
-
-        num_valid = anchors.shape[0]
-        bbox_targets = torch.zeros_like(anchors)
-        bbox_weights = torch.zeros_like(anchors)
-        labels = anchors.new_full((num_valid,), self.num_classes, dtype=torch.long)
-        label_weights = anchors.new_zeros(num_valid, dtype=torch.float)
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        if len(pos_inds) > 0:
-            if self.targets_are_boxes():
-                pos_targets = sampling_result.pos_gt_bboxes
-            else:
-                pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes)
-            bbox_targets[pos_inds, :] = pos_targets
-            bbox_weights[pos_inds, :] = 1.0
-            labels[pos_inds] = 0 if gt_labels is None else gt_labels[sampling_result.pos_assigned_gt_inds]
-            pos_weight = self.train_cfg.get("pos_weight", -1)
-            label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
-        if len(neg_inds) > 0:
-            label_weights[neg_inds] = 1.0
-
+        labels, label_weights, bbox_targets, bbox_weights = self._sampled_targets(
+            anchors, sampling_result, gt_labels, boxes_as_targets=self.targets_are_boxes())
         if unmap_outputs:
             total = flat_anchors.size(0)
-            anchors = _unmap(anchors, total, inside)
-            labels = _unmap(labels, total, inside, fill=self.num_classes)
-            label_weights = _unmap(label_weights, total, inside)
-            bbox_targets = _unmap(bbox_targets, total, inside)
-            bbox_weights = _unmap(bbox_weights, total, inside)
-        return anchors, labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds
+            anchors = unmap(anchors, total, inside)
+            labels = unmap(labels, total, inside, fill=self.num_classes)
+            label_weights = unmap(label_weights, total, inside)
+            bbox_targets = unmap(bbox_targets, total, inside)
+            bbox_weights = unmap(bbox_weights, total, inside)
+        return (anchors, labels, label_weights, bbox_targets, bbox_weights, sampling_result.pos_inds,
+                sampling_result.neg_inds)
 
     @staticmethod
     def get_num_level_anchors_inside(num_level_anchors, inside_flags) -> list[int]:
