@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from detcli.engine.dist import reduce_mean
 from detcli.models.task_modules import anchor_inside_flags, images_to_levels
 
 from .anchor_head import unmap
@@ -19,6 +20,23 @@ class LevelAwareTargetsMixin:
 
     def targets_are_boxes(self) -> bool:
         return self.reg_decoded_bbox
+
+    def batch_targets(self, cls_scores, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore=None):
+        """For ``loss``: ``(anchors, labels, label_weights, bbox_targets)`` per level and the number of
+        positives averaged over processes (at least 1); ``None`` when an image has no usable anchor."""
+        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
+        if len(featmap_sizes) != self.prior_generator.num_levels:
+            raise ValueError(f"{len(featmap_sizes)} feature levels for {self.prior_generator.num_levels} anchor levels")
+        device = cls_scores[0].device
+        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
+        targets = self.get_targets(anchor_list, valid_flag_list, gt_bboxes, img_metas,
+                                   gt_bboxes_ignore_list=gt_bboxes_ignore, gt_labels_list=gt_labels,
+                                   label_channels=self.cls_out_channels if self.use_sigmoid_cls else 1)
+        if targets is None:
+            return None
+        anchors, labels, label_weights, bbox_targets, _, num_total_pos, _ = targets
+        num_positives = reduce_mean(torch.tensor(num_total_pos, dtype=torch.float, device=device)).item()
+        return (anchors, labels, label_weights, bbox_targets), max(num_positives, 1.0)
 
     def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, gt_bboxes_ignore_list=None,
                     gt_labels_list=None, label_channels=1, unmap_outputs=True):
