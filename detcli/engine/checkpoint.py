@@ -129,6 +129,20 @@ def unsafe_load_allowed() -> bool:
     return os.environ.get(UNSAFE_LOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def weights_only_refusal(err: BaseException) -> str | None:
+    """What a weights-only ``torch.load`` refused to rebuild (e.g. ``'numpy.dtype'``; ``'an object'``
+    when torch does not name it), or None when ``err`` is some other failure. torch's own message
+    spans several lines of advice; this is the part worth one line."""
+    text = str(err)
+    found = _REFUSED_GLOBAL.search(text)
+    if found:
+        return found.group(1)
+    return "an object" if "weights_only" in text.lower() or "weights only" in text.lower() else None
+
+
 def load_checkpoint_file(
     filename: str, map_location: Any = "cpu", weights_only: bool | None = None
 ) -> dict:
@@ -143,9 +157,10 @@ def load_checkpoint_file(
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # noqa: BLE001
-        if weights_only and ("weights_only" in str(err).lower() or "Unsupported global" in str(err)):
+        refused = weights_only_refusal(err) if weights_only else None
+        if refused is not None:
             raise CheckpointError(
-                f"{filename} holds pickled objects that a weights-only load refuses",
+                f"{filename} holds pickled objects that a weights-only load refuses ({refused})",
                 hint="if you trust the file, add --unsafe-load (det test, infer, webcam, train, publish, upgrade-ckpt; "
                 "it executes the file's pickled code), or convert it once with "
                 "'det upgrade-ckpt IN.pth OUT.pth --unsafe-load' (OUT.pth loads weights-only)",

@@ -71,7 +71,7 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
     import torch
 
     from detcli.atomic_write import temp_beside
-    from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file
+    from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file, weights_only_refusal
 
     checkpoint = load_checkpoint_file(in_file, map_location="cpu")
     if not isinstance(checkpoint, dict):
@@ -85,7 +85,8 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
         try:  # what users will do with it: a weights-only load
             torch.load(staging, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any refusal means the same here
-            raise CheckpointError(f"the published copy of {in_file} would not load with weights_only=True: {err}",
+            what = weights_only_refusal(err) or type(err).__name__
+            raise CheckpointError(f"the published copy of {in_file} would not load with weights_only=True ({what})",
                                   hint="its meta holds objects other than numbers, strings, lists and dicts") from err
         sha = sha256_of(staging)
         final = published_name(out_file, sha)
