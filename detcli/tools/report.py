@@ -173,17 +173,20 @@ def final_val_metrics(log_json: Path) -> dict[str, float]:
 def run_model(config: str, checkpoint: str, device: str | None, cfg_options: dict[str, Any]) -> list:
     """The checkpoint's results on ``data.test`` (what ``det test --out`` would save)."""
     from detcli.apis import single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
-    from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
+    from detcli.data import build_dataset
+    from detcli.tools.test_runner import (
+        TestOptions,
+        build_model,
+        build_test_loader,
+        pick_device,
+        prepare_config,
+    )
 
     opts = TestOptions(config, checkpoint, cfg_options=cfg_options, device=device)
     cfg = prepare_config(opts)
     dataset = build_dataset(cfg.data.test)
-    loader_args = dict(samples_per_gpu=1, workers_per_gpu=2)
-    loader_args.update(cfg.data.test_dataloader)
-    loader = build_dataloader(dataset, dist=False, shuffle=False, **loader_args)
     model = build_model(cfg, opts, dataset, pick_device(opts))
-    return single_gpu_test(model, loader)
+    return single_gpu_test(model, build_test_loader(cfg, dataset))
 
 
 def metric_tables(dataset: Any, outputs: list, tasks: list[str]) -> dict[str, dict[str, Any]]:

@@ -168,8 +168,14 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
     import torch
 
     from detcli.apis import single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
-    from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
+    from detcli.data import build_dataset
+    from detcli.tools.test_runner import (
+        TestOptions,
+        build_model,
+        build_test_loader,
+        pick_device,
+        prepare_config,
+    )
 
     check_options(opts)
     corruptions = corruptions_from(opts.corruptions)
@@ -185,7 +191,6 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
         raise ConfigError(f"{opts.config}: data.test is a list of datasets; the benchmark takes one")
     device = pick_device(test_opts)
     model = None
-    loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.test_dataloader.get("workers_per_gpu", 2))
     for corruption, severity in runs:
         if _is_done(results, corruption, severity, opts.eval):
             continue
@@ -194,7 +199,7 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
         if model is None:
             model = build_model(cfg, test_opts, dataset, device)
         _seed(opts.seed)  # the same corrupted images whether or not the run was resumed
-        loader = build_dataloader(dataset, dist=False, shuffle=False, seed=opts.seed, **loader_cfg)
+        loader = build_test_loader(cfg, dataset, samples_per_gpu=1, seed=opts.seed)
         with torch.no_grad():
             stats = coco_stats(dataset, single_gpu_test(model, loader), opts.eval)
         results.setdefault(corruption, {})[severity] = stats

@@ -121,6 +121,17 @@ def prepare_config(opts: TestOptions) -> Any:
     return cfg
 
 
+def build_test_loader(cfg: Any, dataset: Any, distributed: bool = False, **overrides: Any) -> Any:
+    """The loader ``det test`` runs ``dataset`` with: ``data.test_dataloader`` (batch 1, 2 workers
+    unless it says otherwise; ``prepare_config`` fills it) and ``overrides``, in order, unshuffled."""
+    from detcli.data import build_dataloader
+
+    args = dict(samples_per_gpu=1, workers_per_gpu=2)
+    args.update(cfg.data.test_dataloader)
+    args.update(overrides, dist=distributed, shuffle=False)
+    return build_dataloader(dataset, **args)
+
+
 def check_not_empty(dataset: Any, key: str) -> None:
     """An empty test set is a wrong path or filter, not zero results to evaluate."""
     if len(dataset) > 0:
@@ -254,7 +265,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
     import torch
 
     from detcli.apis import multi_gpu_test, single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
+    from detcli.data import build_dataset
     from detcli.engine.dist import get_dist_info, get_local_rank
 
     distributed = opts.launcher != "none"
@@ -277,10 +288,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
 
     dataset = build_dataset(cfg.data.test)
     check_not_empty(dataset, "data.test")
-    loader_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed, shuffle=False)
-    loader_args.update(cfg.data.test_dataloader)
-    loader_args.update(dist=distributed, shuffle=False)
-    data_loader = build_dataloader(dataset, **loader_args)
+    data_loader = build_test_loader(cfg, dataset, distributed)
     model = build_model(cfg, opts, dataset, device)
 
     if distributed:
