@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import tiny_configs
 import torch
+from error_lines import clean_error
 
 from detcli.cli import main
 
@@ -188,19 +189,9 @@ def test_fine_tuning_to_another_num_classes_through_load_from(tmp_path):
     assert torch.load(tmp_path / "ft" / "epoch_1.pth", weights_only=True)["meta"]["iter"] == 4
 
 
-def one_error_line(capsys, argv) -> str:
-    capsys.readouterr()
-    assert main(argv) != 0
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def test_nan_loss_is_one_line_naming_iteration_and_loss(tmp_path, capsys):
     cfg = toy_config(tmp_path / "nan.py", nan_at=6)
-    line = one_error_line(capsys, ["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0"])
+    line = clean_error(capsys, ["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0"])
     assert "loss_reg became nan at iteration 6 (epoch 2, batch 2)" in line
     assert "last checkpoint:" in line and "epoch_1.pth" in line
     assert not (tmp_path / "w" / "epoch_2.pth").exists()
@@ -212,40 +203,40 @@ def test_bad_inputs_give_one_clear_line_each(tmp_path, capsys):
 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    line = one_error_line(capsys, [*run, "--work-dir", str(blocker / "work")])
+    line = clean_error(capsys, [*run, "--work-dir", str(blocker / "work")])
     assert "cannot write to work_dir" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w1"), "--resume-from",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w1"), "--resume-from",
                                    str(tmp_path / "missing.pth")])
     assert "resume checkpoint not found" in line and "missing.pth" in line
 
     other = toy_config(tmp_path / "other.py", num_classes=4)
     assert main(["train", str(other), "--work-dir", str(tmp_path / "other"), "--seed", "0",
                  "--cfg-options", "runner.max_epochs=1"]) == 0
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w2"), "--resume-from",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w2"), "--resume-from",
                                    str(tmp_path / "other" / "epoch_1.pth")])
     assert "does not fit ToyModel" in line
 
     torch.save({"state_dict": {"conv.weight": torch.zeros(3)}}, tmp_path / "alien.pth")
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w3"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w3"), "--cfg-options",
                                    f"load_from={tmp_path / 'alien.pth'}"])
     assert "has no weights for ToyModel" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w4"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w4"), "--cfg-options",
                                    "model.num_classes=3"])
     assert "num_classes (3) of ClsHead in ToyModel does not match the 2 CLASSES of ToyDataset" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w5"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w5"), "--cfg-options",
                                    "lr_config.policy=cosin"])
     assert "'CosinLrUpdaterHook' is not in the hooks registry" in line
 
     if not torch.cuda.is_available():
-        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w6"), "--device", "cuda"])
+        line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w6"), "--device", "cuda"])
         assert "device 'cuda' was asked for, but no CUDA GPU is available" in line
-        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w7"), "--device", "cuda", "--gpus", "2"])
+        line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w7"), "--device", "cuda", "--gpus", "2"])
         assert "--gpus 2 but only 0 CUDA GPUs are visible" in line
 
-    line = one_error_line(capsys, ["train", str(tmp_path / "nope.py")])
+    line = clean_error(capsys, ["train", str(tmp_path / "nope.py")])
     assert "nope.py" in line
 
     capsys.readouterr()

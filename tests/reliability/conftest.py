@@ -51,15 +51,3 @@ def trained(shapes, tmp_path_factory) -> tuple[Path, Path]:
     cfg = write_config(folder / "retina.py", shapes)
     assert main(["train", str(cfg), "--work-dir", str(folder / "work"), "--seed", "0", "--no-validate"]) == 0
     return cfg, folder / "work" / "epoch_1.pth"
-
-
-def clean_error(capsys, argv: list[str]) -> str:
-    """Run ``det argv``; assert a non-zero exit, no traceback and exactly one ``error:`` line; return it."""
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code != 0, err
-    assert "Traceback" not in err and "run with --debug" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]

@@ -10,13 +10,14 @@ import pickle
 
 import pytest
 import torch
+from error_lines import clean_error
 
 from detcli.cli import main
 from detcli.engine.checkpoint import load_checkpoint_file
 from detcli.engine.checkpoint_files import find_resumable_checkpoint, remove_stale_temp_files
 from detcli.errors import CheckpointError
 
-from .conftest import clean_error, write_config
+from .conftest import write_config
 
 
 def _loads(path) -> dict:

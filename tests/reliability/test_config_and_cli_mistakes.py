@@ -4,8 +4,9 @@ and what to do, raised where the cause is known (before any training step)."""
 from __future__ import annotations
 
 import pytest
+from error_lines import clean_error
 
-from .conftest import clean_error, write_config
+from .conftest import write_config
 
 # (name, extra config text or --cfg-options, what the line must say)
 CONFIG_MISTAKES = [
