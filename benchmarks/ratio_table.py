@@ -9,7 +9,6 @@ machine is shared.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -17,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from detcli.atomic_write import dump_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "outputs" / "bench"
@@ -124,11 +125,8 @@ def print_report(report: Report) -> None:
 def write_report(report: Report, name: str, out_dir: Path = OUT_DIR) -> Path:
     """``out_dir/<name>.json``, written atomically; the load average at the end is added to ``meta``."""
     report.meta.setdefault("load_avg_end", load_average())
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report.as_dict(), indent=1, default=float))
-    os.replace(tmp, path)
+    dump_json_atomic(report.as_dict(), path, indent=1, default=float)
     return path
 
 

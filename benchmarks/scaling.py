@@ -142,6 +142,8 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from ratio_table import OUT_DIR, load_average, machine_facts
 
+    from detcli.atomic_write import dump_json_atomic
+
     result: dict = dict(meta=machine_facts(threads=args.threads))
     console = Console(width=150)
     if "gts" in args.parts:
@@ -165,11 +167,8 @@ def main() -> None:
                           f"{r['peak_rss_mb']:.0f}")
         console.print(table)
     result["meta"]["load_avg_end"] = load_average()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{args.out_name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
+    dump_json_atomic(result, path, indent=1)
     print(f"written: {path}  (load avg {result['meta']['load_avg_start']} -> {result['meta']['load_avg_end']})")
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from detcli.atomic_write import dump_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ratio_table import OUT_DIR  # noqa: E402
@@ -45,9 +46,7 @@ def main() -> None:
                           _ratio(row["ratio_max"]), goal, load)
     Console(width=170).print(table)
     out = args.dir / "summary.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, out)
+    dump_json_atomic(summary, out, indent=1)
     print(f"written: {out}")
 
 

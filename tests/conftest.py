@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).parent))  # shared test helpers (tiny_configs.py) import by name
 
 import pytest  # noqa: E402
 
@@ -28,6 +31,17 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory) -> Path:
+    """The generated shapes set that tests/tiny_configs.py trains on: 4 training and 2 validation
+    images of 64 px. One copy for the whole session: copy it before changing it."""
+    from detcli.data.synthetic import generate_shapes
+
+    root = tmp_path_factory.mktemp("shapes64") / "shapes"
+    generate_shapes(root, num_train=4, num_val=2, size=64, seed=0)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _checkpoints_weights_only(monkeypatch):
     """``--unsafe-load`` sets an environment switch; no test may leave it on for the next one."""
@@ -37,7 +51,6 @@ def _checkpoints_weights_only(monkeypatch):
 def _config_compat():
     """benchmarks/mmdet_config_compat.py, which knows how to fetch mmdetection's configs and mmcv."""
     import importlib.util
-    from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "mmdet_config_compat.py"
     spec = importlib.util.spec_from_file_location("mmdet_config_compat", path)

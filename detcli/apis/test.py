@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from detcli.apis.progress import progress_bar
+from detcli.atomic_write import atomic_open
 from detcli.data.bad_images import report_bad_images
 
 
@@ -173,11 +174,8 @@ def collect_results_cpu(result_part: list, size: int, tmpdir: str | None = None)
         parent.mkdir(parents=True, exist_ok=True)
         path = tempfile.mkdtemp(prefix="parts_", dir=parent)
     tmpdir = broadcast_object(path, src=0)
-    part_file = Path(tmpdir) / f"part_{rank}.pkl"
-    tmp_file = part_file.with_suffix(".tmp")
-    with open(tmp_file, "wb") as fh:
+    with atomic_open(Path(tmpdir) / f"part_{rank}.pkl", "wb") as fh:
         pickle.dump(result_part, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp_file, part_file)
     dist.barrier()
     if rank != 0:
         return None

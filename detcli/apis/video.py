@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from detcli.atomic_write import temp_beside
 from detcli.errors import DataError
 
 
@@ -118,12 +118,9 @@ class VideoWriter:
 
     def __init__(self, filename: str | os.PathLike, fps: float, size: tuple[int, int], fourcc: str = "mp4v") -> None:
         self.path = Path(filename)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix or ".mp4",
-                                         dir=self.path.parent)
-        os.close(fd)
+        self._tmp = temp_beside(self.path, suffix=self.path.suffix or ".mp4")
         self.size = (int(size[0]), int(size[1]))
-        self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*fourcc), fps or 25.0, self.size)
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), fps or 25.0, self.size)
         if not self._writer.isOpened():
             os.unlink(self._tmp)
             raise DataError(f"cannot write video {self.path} with codec {fourcc!r}", hint="use a .mp4 or .avi name")

@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from detcli.atomic_write import write_text_atomic
 from detcli.config.config_dict import ConfigDict
 from detcli.config.custom_imports import import_modules_from_strings
 from detcli.config.loading import SUPPORTED_EXTENSIONS, load_config_file
 from detcli.config.merging import dicts_replace_none, merge_into, nest_dotted_keys
 from detcli.config.pretty import format_python
-from detcli.config.serialization import to_json, to_yaml, write_text_atomic
+from detcli.config.serialization import to_json, to_yaml
 from detcli.errors import ConfigError
 
 RESERVED_KEYS = ("filename", "text", "pretty_text")
@@ -186,7 +187,7 @@ class Config:
                 f"cannot dump a config to '{os.fspath(file)}': unknown extension '{kind}'",
                 hint="dump to a .py, .json, .yaml or .yml file",
             )
-        write_text_atomic(file, self._as_text(kind))
+        write_text_atomic(self._as_text(kind), file)
         return None
 
     def _as_text(self, kind: str) -> str:

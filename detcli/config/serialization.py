@@ -1,4 +1,4 @@
-"""JSON and YAML reading/writing for configs, and atomic file writes.
+"""JSON and YAML reading/writing for configs.
 
 YAML keeps tuples (``!!python/tuple``, the tag mmcv's full loader writes) through a
 safe loader that knows just that one Python tag, so ``img_scale=(1333, 800)`` survives a
@@ -8,9 +8,6 @@ round trip; JSON has no tuples, so they come back as lists.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -60,18 +57,3 @@ def to_yaml(data: Any) -> str:
     return yaml.dump(
         data, Dumper=_TupleSafeDumper, sort_keys=False, default_flow_style=None, allow_unicode=True
     )
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder, so no half file is ever seen."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

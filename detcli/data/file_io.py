@@ -12,6 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from detcli.atomic_write import atomic_open, dump_json_atomic
 from detcli.data.safe_pickle import load_pickle
 from detcli.errors import DataError
 
@@ -54,16 +55,11 @@ def load(path: str | os.PathLike, what: str = "annotation file") -> Any:
 
 def dump(obj: Any, path: str | os.PathLike, **json_kwargs: Any) -> None:
     """Write ``obj`` as json or pickle (by suffix), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    if path.suffix.lower() in _PICKLE:
-        with tmp.open("wb") as f:
+    if Path(path).suffix.lower() in _PICKLE:
+        with atomic_open(path, "wb") as f:
             pickle.dump(obj, f, protocol=4)
     else:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(obj, f, **json_kwargs)
-    os.replace(tmp, path)
+        dump_json_atomic(obj, path, **json_kwargs)
 
 
 def list_from_file(path: str | os.PathLike, prefix: str = "", offset: int = 0, max_num: int = 0,

@@ -57,15 +57,3 @@ def imread(img_or_path: np.ndarray | str | os.PathLike, flag: str | int = "color
         raise UnreadableImageError(f"cannot decode image {path} ({len(content)} bytes): not an image format OpenCV reads",
                         hint="re-export the file as PNG or JPEG")
     return img
-
-
-def imwrite(img: np.ndarray, path: str | os.PathLike, params: list[int] | None = None) -> None:
-    """Encode and write an image atomically, creating parent directories."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(path.suffix or ".png", img, params or [])
-    if not ok:
-        raise DataError(f"cannot encode an image as {path.suffix!r} for {path}")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from detcli.atomic_write import atomic_open, atomic_path
 from detcli.engine.checkpoint_files import check_checkpoint_bytes, write_failure
 from detcli.engine.load_report import LoadReport
 from detcli.errors import CheckpointError
@@ -128,6 +129,20 @@ def unsafe_load_allowed() -> bool:
     return os.environ.get(UNSAFE_LOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def weights_only_refusal(err: BaseException) -> str | None:
+    """What a weights-only ``torch.load`` refused to rebuild (e.g. ``'numpy.dtype'``; ``'an object'``
+    when torch does not name it), or None when ``err`` is some other failure. torch's own message
+    spans several lines of advice; this is the part worth one line."""
+    text = str(err)
+    found = _REFUSED_GLOBAL.search(text)
+    if found:
+        return found.group(1)
+    return "an object" if "weights_only" in text.lower() or "weights only" in text.lower() else None
+
+
 def load_checkpoint_file(
     filename: str, map_location: Any = "cpu", weights_only: bool | None = None
 ) -> dict:
@@ -142,9 +157,10 @@ def load_checkpoint_file(
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:  # noqa: BLE001
-        if weights_only and ("weights_only" in str(err).lower() or "Unsupported global" in str(err)):
+        refused = weights_only_refusal(err) if weights_only else None
+        if refused is not None:
             raise CheckpointError(
-                f"{filename} holds pickled objects that a weights-only load refuses",
+                f"{filename} holds pickled objects that a weights-only load refuses ({refused})",
                 hint="if you trust the file, add --unsafe-load (det test, infer, webcam, train, publish, upgrade-ckpt; "
                 "it executes the file's pickled code), or convert it once with "
                 "'det upgrade-ckpt IN.pth OUT.pth --unsafe-load' (OUT.pth loads weights-only)",
@@ -269,22 +285,12 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def atomic_torch_save(obj: Any, filename: str) -> None:
-    """``torch.save`` to a temp file next to ``filename``, then rename: a crash never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(filename))
-    tmp = os.path.join(directory, f".{os.path.basename(filename)}.tmp-{os.getpid()}")
+    """``torch.save`` to ``filename`` whole or not at all, synced to the disk before the rename."""
     try:
-        os.makedirs(directory, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_open(filename, "wb", fsync=True) as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(err, OSError):
-            raise write_failure(filename, err) from err
-        raise
+    except OSError as err:
+        raise write_failure(filename, err) from err
 
 
 def save_checkpoint(
@@ -320,15 +326,13 @@ def link_latest(target: str, link: str) -> None:
     import shutil
 
     directory = os.path.dirname(os.path.abspath(link))
-    tmp = os.path.join(directory, f".{os.path.basename(link)}.tmp-{os.getpid()}")
-    if os.path.lexists(tmp):
-        os.remove(tmp)
     rel = os.path.relpath(os.path.abspath(target), directory)
-    try:
-        os.symlink(rel, tmp)
-    except (OSError, NotImplementedError):
-        shutil.copyfile(target, tmp)
-    os.replace(tmp, link)
+    with atomic_path(link) as tmp:
+        os.unlink(tmp)  # a symlink needs the name free
+        try:
+            os.symlink(rel, tmp)
+        except (OSError, NotImplementedError):
+            shutil.copyfile(target, tmp)
 
 
 _CKPT_NUMBER = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")

@@ -15,11 +15,11 @@ import pickle
 import re
 import zipfile
 
+from detcli.atomic_write import temp_file_writer
 from detcli.errors import CheckpointError
 
 _PICKLE_MAGIC = b"\x80"  # protocol 2+ pickles start with PROTO; torch's legacy format is one
 _ZIP_MAGIC = b"PK\x03\x04"
-_STALE_TMP = re.compile(r"^\..+\.pth\.tmp-(\d+)$")
 _NUMBERED = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
 
 
@@ -46,14 +46,14 @@ def check_checkpoint_bytes(path: str, shown: str | None = None) -> None:
 
 
 def remove_stale_temp_files(work_dir: str, log: logging.Logger | None = None) -> list[str]:
-    """Delete ``.<name>.pth.tmp-PID`` files that saves killed mid-write left in ``work_dir``
-    (those of a process still running are kept); returns the removed paths."""
+    """Delete the temp files of checkpoint saves killed mid-write (``detcli.atomic_write`` names
+    them) from ``work_dir``; those of a process still running are kept. Returns the removed paths."""
     if not os.path.isdir(work_dir):
         return []
     removed, freed = [], 0
     for name in sorted(os.listdir(work_dir)):
-        match = _STALE_TMP.match(name)
-        if not match or _process_alive(int(match[1])):
+        writer = temp_file_writer(name)
+        if writer is None or not writer[0].endswith(".pth") or _process_alive(writer[1]):
             continue
         path = os.path.join(work_dir, name)
         try:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from detcli.atomic_write import dump_json_atomic
 from detcli.errors import DataError
 
 
@@ -102,21 +101,6 @@ def results_to_coco_json(results: Sequence[Any], img_ids: Sequence[int], cat_ids
                     for b, s, r in zip(xywhs, segm_scores, segm_result[label])
                 )
     return out
-
-
-def dump_json_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """Write json through a temp file in the same folder, then rename: no half-written results."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def write_coco_json(entries: dict[str, list], outfile_prefix: str) -> dict[str, str]:

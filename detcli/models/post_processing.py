@@ -19,7 +19,9 @@ _NMS_KEYS = {"type", "iou_threshold", "iou_thr", "split_thr", "class_agnostic", 
              "score_threshold"}
 
 
-def _nms_settings(nms_cfg: Mapping) -> dict[str, Any]:
+def nms_settings(nms_cfg: Mapping) -> dict[str, Any]:
+    """The keyword arguments of ``nms`` (plus ``split_thr``, ``max_num``) from an ``nms`` config dict;
+    a type other than ``nms``, an unknown key or a missing threshold is a ``ConfigError``."""
     cfg = dict(nms_cfg)
     nms_type = cfg.pop("type", "nms")
     if nms_type != "nms":
@@ -107,7 +109,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, n
         scores, inds = scores.sort(descending=True)
         return torch.cat([boxes[inds], scores[:, None]], -1), inds
     class_agnostic = nms_cfg.get("class_agnostic", class_agnostic)
-    settings = _nms_settings(nms_cfg)
+    settings = nms_settings(nms_cfg)
     split_thr, max_num = settings.pop("split_thr"), settings.pop("max_num")
     if class_agnostic or boxes.numel() == 0:
         boxes_for_nms = boxes

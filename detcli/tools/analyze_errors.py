@@ -168,7 +168,7 @@ def run_analyze_errors(results: str, out_dir: str, types: list[str] | None = Non
                        cfg_options: dict[str, Any] | None = None, as_json: bool = False) -> dict[str, Any]:
     """``det analyze-errors``: figures under ``out_dir/<type>/``, the AUC table printed and in
     ``out_dir/error_analysis.json``; returns that json's content."""
-    from detcli.evaluation.coco_format import dump_json_atomic
+    from detcli.atomic_write import dump_json_atomic
     from detcli.evaluation.report import emit
 
     types = list(dict.fromkeys(types or ["bbox"]))

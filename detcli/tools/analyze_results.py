@@ -18,16 +18,16 @@ import numpy as np
 
 from detcli.errors import ConfigError, DataError
 
-IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 LOADING_STEPS = ("LoadImageFromFile", "LoadAnnotations")
 
 
 def image_map(result: Any, annotation: dict) -> float:
     """mAP of one image's detections (boxes only) averaged over the COCO IoU thresholds."""
+    from detcli.evaluation.coco_eval import default_iou_thrs
     from detcli.evaluation.mean_ap import eval_map
 
     bbox_result = result[0] if isinstance(result, tuple) else result
-    aps = [eval_map([bbox_result], [annotation], iou_thr=float(t), logger="silent")[0] for t in IOU_THRS]
+    aps = [eval_map([bbox_result], [annotation], iou_thr=float(t), logger="silent")[0] for t in default_iou_thrs()]
     return float(sum(aps) / len(aps))
 
 
@@ -124,7 +124,8 @@ def run_analyze_results(config: str, results_file: str, out_dir: str, topk: int 
                         show: bool = False, wait_time: float = 0.0, overlay_gt_pred: bool = False,
                         cfg_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """``det analyze-results``: rank the images by mAP, draw the best and worst; returns the summary json."""
-    from detcli.evaluation.coco_format import check_results_fit, dump_json_atomic
+    from detcli.atomic_write import dump_json_atomic
+    from detcli.evaluation.coco_format import check_results_fit
     from detcli.tools.eval_metric import load_results
 
     if topk < 1:

@@ -114,8 +114,15 @@ def run_benchmark(config: str, checkpoint: str, max_iter: int = 2000, log_interv
         raise ConfigError("--log-interval and --repeat-num must be at least 1")
     import torch
 
-    from detcli.data import build_dataloader, build_dataset
-    from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
+    from detcli.data import build_dataset
+    from detcli.tools.test_runner import (
+        TestOptions,
+        build_model,
+        build_test_loader,
+        check_not_empty,
+        pick_device,
+        prepare_config,
+    )
 
     opts = TestOptions(config=config, checkpoint=checkpoint, cfg_options=dict(cfg_options or {}),
                        fuse_conv_bn=fuse_conv_bn, device=device)
@@ -124,9 +131,8 @@ def run_benchmark(config: str, checkpoint: str, max_iter: int = 2000, log_interv
     if cfg.get("cudnn_benchmark", False) and device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
     dataset = build_dataset(cfg.data.test)
-    if len(dataset) == 0:
-        raise ConfigError(f"the test set of {config} has no images to run")
-    data_loader = build_dataloader(dataset, samples_per_gpu=1, workers_per_gpu=0, dist=False, shuffle=False)
+    check_not_empty(dataset, "data.test")
+    data_loader = build_test_loader(cfg, dataset, samples_per_gpu=1, workers_per_gpu=0)
     model = build_model(cfg, opts, dataset, device)
     if len(dataset) < max_iter and report:
         print(f"note: the test set has {len(dataset)} images; they are run again until {max_iter} images ran",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from detcli.evaluation.error_analysis import AREA_NAMES, CURVES, ErrorAnalysis
+from detcli.visualization.figures import headless_pyplot, save_figure
 
 # Fill colours, from the strictest curve to the most lenient: greys for the two plain PR
 # curves, then one colour per kind of error (localisation, similar class, other class,
@@ -20,25 +21,10 @@ CURVE_COLORS = [(0.82, 0.82, 0.82), (0.96, 0.96, 0.96), (0.31, 0.51, 0.74), (0.7
                 (0.36, 0.90, 0.38), (0.50, 0.39, 0.64), (1.0, 0.6, 0.0)]
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> str:
-    from detcli.tools.log_plot import _save_atomically
-
-    return _save_atomically(fig, str(path))
-
-
 def plot_curves(analysis: ErrorAnalysis, out_dir: str | Path, category: int | None = None) -> list[str]:
     """One stacked-area PR figure per area range for the category at index ``category``
     (``None``: the mean over categories, named ``allclass``); returns the files written."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     curves = analysis.curves(category)
     aucs = analysis.auc(category)
     name = "allclass" if category is None else analysis.cat_names[category]
@@ -54,14 +40,13 @@ def plot_curves(analysis: ErrorAnalysis, out_dir: str | Path, category: int | No
             lower = upper
         ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1), title=title)
         ax.legend(loc="lower left", fontsize="small")
-        written.append(_save(fig, Path(out_dir) / f"{title}.png"))
-        plt.close(fig)
+        written.append(save_figure(fig, Path(out_dir) / f"{title}.png"))
     return written
 
 
 def plot_bars(analysis: ErrorAnalysis, out_dir: str | Path, category: int | None = None) -> str:
     """``--extraplots``: the areas under C75..BG as bars, one group per area range."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     aucs = analysis.auc(category)
     name = "allclass" if category is None else analysis.cat_names[category]
     title = f"{analysis.iou_type}-{name}-ap bar plot"
@@ -74,33 +59,27 @@ def plot_bars(analysis: ErrorAnalysis, out_dir: str | Path, category: int | None
         ax.bar_label(bars, labels=[f"{100 * v:.0f}" for v in aucs[c]], fontsize="x-small", padding=2)
     ax.set(ylabel="Mean Average Precision (mAP)", title=title, xticks=x, xticklabels=list(areas))
     ax.legend(fontsize="small")
-    path = _save(fig, Path(out_dir) / f"{title}.png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(out_dir) / f"{title}.png")
 
 
 def plot_gt_area_counts(counts: dict[str, int], out_dir: str | Path) -> str:
     """``--extraplots``: how many (non-crowd) ground-truth objects fall in each area range."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     title = "number of annotations per area group"
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     bars = ax.bar(np.arange(len(counts)), list(counts.values()), 0.6)
     ax.bar_label(bars, fontsize="x-small", padding=2)
     ax.set(ylabel="Number of annotations", title=title, xticks=np.arange(len(counts)), xticklabels=list(counts))
     fig.tight_layout()
-    path = _save(fig, Path(out_dir) / f"{title}.png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(out_dir) / f"{title}.png")
 
 
 def plot_gt_area_histogram(areas: np.ndarray, out_dir: str | Path) -> str:
     """``--extraplots``: the histogram of the ground-truth objects' square-root areas."""
-    plt = _pyplot()
+    plt = headless_pyplot()
     title = "gt annotation areas histogram plot"
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.hist(np.sqrt(np.asarray(areas, dtype=np.float64)), bins=100)
     ax.set(xlabel="Squareroot Area", ylabel="Number of annotations", title=title)
     fig.tight_layout()
-    path = _save(fig, Path(out_dir) / f"{title}.png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, Path(out_dir) / f"{title}.png")

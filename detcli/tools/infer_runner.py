@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from detcli.atomic_write import dump_json_atomic
 from detcli.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -85,12 +86,6 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[i:i + max(size, 1)]
 
 
-def _write_json(obj: Any, path: Path) -> None:
-    from detcli.evaluation.coco_format import dump_json_atomic
-
-    dump_json_atomic(obj, path)
-
-
 class _Drawer:
     def __init__(self, model: Any, opts: InferOptions) -> None:
         from detcli.visualization import draw_detections
@@ -125,7 +120,7 @@ def infer_images(model: Any, files: list[Path], opts: InferOptions, print_fn: An
                           "detections": dets}
                 if out_dir is not None:
                     draw(img, result, out_file=str(out_dir / path.name))
-                    _write_json(record, out_dir / f"{path.stem}.json")
+                    dump_json_atomic(record, out_dir / f"{path.stem}.json")
                 if opts.out_file is not None and len(files) == 1:
                     draw(img, result, out_file=opts.out_file)
                 if opts.show:

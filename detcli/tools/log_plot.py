@@ -9,14 +9,12 @@ that a ``('val', 1)`` workflow also logs), at the iteration where their epoch en
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from detcli.errors import DetError
 from detcli.tools.log_records import RunLog, is_number
+from detcli.visualization.figures import save_figure
 
 ITERATION, EPOCH = "iteration", "epoch"
 # What every line carries about the run itself: val lines repeat them, but they are no val curve.
@@ -156,13 +154,13 @@ def draw(panels: list[Panel], out: str | None, title: str | None = None, style: 
     if title:
         fig.suptitle(title, fontsize="large")
     fig.tight_layout()
-    try:
-        if out is None:
+    if out is None:
+        try:
             plt.show()
-            return None
-        return _save_atomically(fig, out)
-    finally:
-        plt.close(fig)
+        finally:
+            plt.close(fig)
+        return None
+    return save_figure(fig, out)
 
 
 def is_interactive(backend: str) -> bool:
@@ -176,26 +174,6 @@ def is_interactive(backend: str) -> bool:
 
         interactive = rcsetup.interactive_bk
     return backend.lower() in {b.lower() for b in interactive}
-
-
-def _save_atomically(fig: Any, out: str) -> str:
-    target = Path(out)
-    fmt = target.suffix.lstrip(".").lower()
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise DetError(f"cannot save a figure as {target.name}: unknown format {fmt!r}",
-                       hint=f"end --out with one of {', '.join('.' + k for k in sorted(supported))}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=fmt, dpi=120)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return str(target)
 
 
 def finite_points(series: Series) -> int:

@@ -70,7 +70,8 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
     """Write the published copy of ``in_file`` as ``out_file`` + sha prefix; returns what was done."""
     import torch
 
-    from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file
+    from detcli.atomic_write import temp_beside
+    from detcli.engine.checkpoint import atomic_torch_save, load_checkpoint_file, weights_only_refusal
 
     checkpoint = load_checkpoint_file(in_file, map_location="cpu")
     if not isinstance(checkpoint, dict):
@@ -78,14 +79,14 @@ def publish_checkpoint(in_file: str, out_file: str, keep_ema: bool = False) -> P
     published, removed, ema_count = strip_training_state(checkpoint, keep_ema)
     if not published["state_dict"]:
         raise CheckpointError(f"{in_file} has no weights to publish")
-    target_dir = os.path.dirname(os.path.abspath(out_file))
-    staging = os.path.join(target_dir, f".{os.path.basename(out_file)}.publish-{os.getpid()}")
+    staging = str(temp_beside(out_file))  # the final name holds the hash of the written file
     try:
         atomic_torch_save(published, staging)
         try:  # what users will do with it: a weights-only load
             torch.load(staging, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - any refusal means the same here
-            raise CheckpointError(f"the published copy of {in_file} would not load with weights_only=True: {err}",
+            what = weights_only_refusal(err) or type(err).__name__
+            raise CheckpointError(f"the published copy of {in_file} would not load with weights_only=True ({what})",
                                   hint="its meta holds objects other than numbers, strings, lists and dicts") from err
         sha = sha256_of(staging)
         final = published_name(out_file, sha)

@@ -10,7 +10,6 @@ the page instead of failing the whole report.
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
 import time
@@ -113,27 +112,19 @@ def find_run_files(work_dir: str | Path, config: str | None = None, checkpoint: 
 # ---------------------------------------------------------------------------------------------
 # curves
 # ---------------------------------------------------------------------------------------------
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
-
-
 def _is_metric(key: str) -> bool:
     return bool(re.search(r"(^|_)(mAP|AP\d*|AR)(_|@|$)", key)) and not key.endswith("_val")
 
 
 def curve_figures(log_json: Path) -> list[Figure]:
     """Training losses per iteration, the learning rate, and the validation metrics per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     from detcli.tools.log_plot import EPOCH, ITERATION, series_of
     from detcli.tools.log_records import read_json_log
+    from detcli.visualization.figures import figure_png, headless_pyplot
 
+    plt = headless_pyplot()
     run = read_json_log(log_json)
     x_unit = ITERATION
     groups = [
@@ -160,8 +151,7 @@ def curve_figures(log_json: Path) -> list[Figure]:
         if len(series) > 1 or unit == EPOCH:
             ax.legend(fontsize="small", ncol=2)
         fig.tight_layout()
-        figures.append(Figure(title, _png(fig)))
-        plt.close(fig)
+        figures.append(Figure(title, figure_png(fig)))
     return figures
 
 
@@ -183,17 +173,20 @@ def final_val_metrics(log_json: Path) -> dict[str, float]:
 def run_model(config: str, checkpoint: str, device: str | None, cfg_options: dict[str, Any]) -> list:
     """The checkpoint's results on ``data.test`` (what ``det test --out`` would save)."""
     from detcli.apis import single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
-    from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
+    from detcli.data import build_dataset
+    from detcli.tools.test_runner import (
+        TestOptions,
+        build_model,
+        build_test_loader,
+        pick_device,
+        prepare_config,
+    )
 
     opts = TestOptions(config, checkpoint, cfg_options=cfg_options, device=device)
     cfg = prepare_config(opts)
     dataset = build_dataset(cfg.data.test)
-    loader_args = dict(samples_per_gpu=1, workers_per_gpu=2)
-    loader_args.update(cfg.data.test_dataloader)
-    loader = build_dataloader(dataset, dist=False, shuffle=False, **loader_args)
     model = build_model(cfg, opts, dataset, pick_device(opts))
-    return single_gpu_test(model, loader)
+    return single_gpu_test(model, build_test_loader(cfg, dataset))
 
 
 def metric_tables(dataset: Any, outputs: list, tasks: list[str]) -> dict[str, dict[str, Any]]:
@@ -355,7 +348,8 @@ def write_report(work_dir: str, out: str | None = None, config: str | None = Non
                  results: str | None = None, topk: int = 3, device: str | None = None,
                  cfg_options: dict[str, Any] | None = None, with_flops: bool = True, score_thr: float = 0.3) -> str:
     """``det report``: write the page (default ``WORK_DIR/report.html``) atomically; returns its path."""
-    from detcli.tools.report_html import render_report, write_text_atomic
+    from detcli.atomic_write import write_text_atomic
+    from detcli.tools.report_html import render_report
 
     files = find_run_files(work_dir, config, checkpoint)
     data = collect_report(files, results=results, topk=topk, device=device, cfg_options=cfg_options,

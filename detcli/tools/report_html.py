@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import tempfile
-from pathlib import Path
 
 from detcli.tools.report import Figure, ReportData
 
@@ -171,21 +168,3 @@ def render_report(data: ReportData) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["data_uri"] = data_uri
     return env.from_string(TEMPLATE).render(data=data, curves=CURVES)
-
-
-def write_text_atomic(text: str, path: str | os.PathLike) -> None:
-    """Write through a temp file in the target folder and rename (no half-written page)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # a page to share: the usual file mode, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

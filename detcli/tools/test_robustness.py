@@ -16,13 +16,13 @@ import io
 import os
 import pickle
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from detcli.atomic_write import atomic_open
 from detcli.errors import ConfigError, DataError
 from detcli.evaluation.robustness import (
     corruption_table,
@@ -49,22 +49,11 @@ class RobustnessOptions:
     aggregate: str = "benchmark"
 
 
-class _PlainDataUnpickler(pickle.Unpickler):
-    """A results file holds dicts, ints, floats and strings only: refuse any named object."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"it names {module}.{name}, which a results file never holds")
-
-
 def load_results_file(path: str | os.PathLike) -> dict:
     """The results of an earlier (maybe stopped) run, read without running code from the file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = _PlainDataUnpickler(fh).load()
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise DataError(f"cannot read the robustness results {path}: {err}",
-                        hint="delete it to start the benchmark over, or give another --out") from None
+    from detcli.data.safe_pickle import load_pickle
+
+    data = load_pickle(path, what="robustness results file")
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise DataError(f"{path} is not a robustness results file ({{corruption: {{severity: ...}}}})",
                         hint="give another --out; det test --out writes a different kind of .pkl")
@@ -73,17 +62,8 @@ def load_results_file(path: str | os.PathLike) -> dict:
 
 def save_results_file(results: dict, path: str | os.PathLike) -> None:
     """Write ``results`` through a temp file and a rename: a stopped run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(results, fh, protocol=4)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "wb") as fh:
+        pickle.dump(results, fh, protocol=4)
 
 
 def check_options(opts: RobustnessOptions) -> None:
@@ -188,8 +168,14 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
     import torch
 
     from detcli.apis import single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
-    from detcli.tools.test_runner import TestOptions, build_model, pick_device, prepare_config
+    from detcli.data import build_dataset
+    from detcli.tools.test_runner import (
+        TestOptions,
+        build_model,
+        build_test_loader,
+        pick_device,
+        prepare_config,
+    )
 
     check_options(opts)
     corruptions = corruptions_from(opts.corruptions)
@@ -205,7 +191,6 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
         raise ConfigError(f"{opts.config}: data.test is a list of datasets; the benchmark takes one")
     device = pick_device(test_opts)
     model = None
-    loader_cfg = dict(samples_per_gpu=1, workers_per_gpu=cfg.data.test_dataloader.get("workers_per_gpu", 2))
     for corruption, severity in runs:
         if _is_done(results, corruption, severity, opts.eval):
             continue
@@ -214,7 +199,7 @@ def run_test_robustness(opts: RobustnessOptions) -> dict:
         if model is None:
             model = build_model(cfg, test_opts, dataset, device)
         _seed(opts.seed)  # the same corrupted images whether or not the run was resumed
-        loader = build_dataloader(dataset, dist=False, shuffle=False, seed=opts.seed, **loader_cfg)
+        loader = build_test_loader(cfg, dataset, samples_per_gpu=1, seed=opts.seed)
         with torch.no_grad():
             stats = coco_stats(dataset, single_gpu_test(model, loader), opts.eval)
         results.setdefault(corruption, {})[severity] = stats

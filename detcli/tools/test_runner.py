@@ -9,12 +9,12 @@ from __future__ import annotations
 import inspect
 import os
 import pickle
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from detcli.atomic_write import atomic_open, dump_json_atomic, temp_beside
 from detcli.errors import ConfigError, DetError
 
 # EvalHook settings that are not arguments of dataset.evaluate
@@ -121,6 +121,17 @@ def prepare_config(opts: TestOptions) -> Any:
     return cfg
 
 
+def build_test_loader(cfg: Any, dataset: Any, distributed: bool = False, **overrides: Any) -> Any:
+    """The loader ``det test`` runs ``dataset`` with: ``data.test_dataloader`` (batch 1, 2 workers
+    unless it says otherwise; ``prepare_config`` fills it) and ``overrides``, in order, unshuffled."""
+    from detcli.data import build_dataloader
+
+    args = dict(samples_per_gpu=1, workers_per_gpu=2)
+    args.update(cfg.data.test_dataloader)
+    args.update(overrides, dist=distributed, shuffle=False)
+    return build_dataloader(dataset, **args)
+
+
 def check_not_empty(dataset: Any, key: str) -> None:
     """An empty test set is a wrong path or filter, not zero results to evaluate."""
     if len(dataset) > 0:
@@ -152,7 +163,7 @@ def save_results(outputs: list, path: str, dataset: Any) -> None:
     target = Path(path)
     check_output_writable(path)
     if target.suffix == ".json":
-        from detcli.evaluation.coco_format import dump_json_atomic, result_kind, results_to_coco_json
+        from detcli.evaluation.coco_format import result_kind, results_to_coco_json
 
         img_ids = getattr(dataset, "img_ids", None) or list(range(len(dataset)))
         num_classes = len(dataset.CLASSES or [])
@@ -164,18 +175,11 @@ def save_results(outputs: list, path: str, dataset: Any) -> None:
         except OSError as err:
             raise _unwritable(path, err) from None
         return
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(target, "wb") as fh:
             pickle.dump(outputs, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)
-    except BaseException as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):  # the user's path, not our temp file's name
-            raise _unwritable(path, err) from None
-        raise
+    except OSError as err:  # the user's path, not our temp file's name
+        raise _unwritable(path, err) from None
 
 
 def _unwritable(path: str, err: OSError) -> DetError:
@@ -185,12 +189,8 @@ def _unwritable(path: str, err: OSError) -> DetError:
 
 def check_output_writable(path: str) -> None:
     """Fail before testing when ``--out`` cannot be written (creating its folder if needed)."""
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        os.unlink(probe)
+        os.unlink(temp_beside(path))
     except OSError as err:
         raise _unwritable(path, err) from None
 
@@ -238,8 +238,6 @@ def print_metrics(metrics: dict[str, Any], outputs: list | None = None) -> None:
 
 
 def write_metrics_json(work_dir: str, config: str, metrics: dict[str, Any]) -> str:
-    from detcli.evaluation.coco_format import dump_json_atomic
-
     path = os.path.join(work_dir, f"eval_{time.strftime('%Y%m%d_%H%M%S')}.json")
     dump_json_atomic({"config": str(config), "metric": _jsonable(metrics)}, path)
     return path
@@ -267,7 +265,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
     import torch
 
     from detcli.apis import multi_gpu_test, single_gpu_test
-    from detcli.data import build_dataloader, build_dataset
+    from detcli.data import build_dataset
     from detcli.engine.dist import get_dist_info, get_local_rank
 
     distributed = opts.launcher != "none"
@@ -290,10 +288,7 @@ def run_test(opts: TestOptions) -> dict[str, Any] | None:
 
     dataset = build_dataset(cfg.data.test)
     check_not_empty(dataset, "data.test")
-    loader_args = dict(samples_per_gpu=1, workers_per_gpu=2, dist=distributed, shuffle=False)
-    loader_args.update(cfg.data.test_dataloader)
-    loader_args.update(dist=distributed, shuffle=False)
-    data_loader = build_dataloader(dataset, **loader_args)
+    data_loader = build_test_loader(cfg, dataset, distributed)
     model = build_model(cfg, opts, dataset, device)
 
     if distributed:

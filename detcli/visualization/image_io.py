@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from detcli.atomic_write import write_bytes_atomic
 from detcli.errors import DataError
 
 
@@ -30,22 +30,14 @@ def read_bgr(img: str | os.PathLike | np.ndarray) -> np.ndarray:
     return data
 
 
-def write_image(img: np.ndarray, out_file: str | os.PathLike) -> None:
-    """Encode by the file's extension and write it atomically (parent folders are created)."""
+def write_image(img: np.ndarray, out_file: str | os.PathLike, params: list[int] | None = None) -> None:
+    """Encode by the file's extension (``params``: OpenCV's ``IMWRITE_*`` pairs) and write it
+    atomically, creating parent folders."""
     import cv2
 
     path = Path(out_file)
     ext = path.suffix or ".png"
-    ok, buf = cv2.imencode(ext, img)
+    ok, buf = cv2.imencode(ext, img, params or [])
     if not ok:
         raise DataError(f"cannot encode an image as {ext!r}: {path}", hint="use .jpg or .png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(buf.tobytes(), path)

@@ -6,11 +6,10 @@ a record of the run that needs no log parsing. (The guide's ``a`` and ``b`` are 
 arguments.)
 """
 
-import json
 import os
-import tempfile
 import time
 
+from detcli.atomic_write import dump_json_atomic
 from detcli.engine import Hook
 from detcli.registry import HOOKS
 
@@ -36,11 +35,7 @@ class MyHook(Hook):
             return
         record = dict(calls=self.calls, losses=self.losses, seconds=round(time.time() - self.started, 3),
                       epochs=runner.epoch, iters=runner.iter)
-        path = os.path.join(runner.work_dir, self.filename)
-        fd, tmp = tempfile.mkstemp(dir=runner.work_dir, suffix='.tmp')  # whole file or none
-        with os.fdopen(fd, 'w') as f:
-            json.dump(record, f, indent=1)
-        os.replace(tmp, path)
+        dump_json_atomic(record, os.path.join(runner.work_dir, self.filename), indent=1)  # whole file or none
 
     def before_epoch(self, runner):
         self.calls['before_epoch'] += 1

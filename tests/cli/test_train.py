@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import tiny_configs
 import torch
+from error_lines import clean_error
 
 from detcli.cli import main
 
@@ -20,62 +22,14 @@ if str(TOYS) not in sys.path:
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TOYS), os.environ.get("PYTHONPATH")) if p)
 os.environ.setdefault("DETCLI_NO_PROGRESS", "1")
 
-TINY_DATA = '''
-img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', img_scale=(64, 64), keep_ratio=True),
-    dict(type='RandomFlip', flip_ratio=0.0),
-    dict(type='Normalize', **img_norm_cfg),
-    dict(type='Pad', size_divisor=32),
-    dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels']),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiScaleFlipAug', img_scale=(64, 64), flip=False, transforms=[
-        dict(type='Resize', keep_ratio=True), dict(type='RandomFlip'), dict(type='Normalize', **img_norm_cfg),
-        dict(type='Pad', size_divisor=32), dict(type='ImageToTensor', keys=['img']),
-        dict(type='Collect', keys=['img'])]),
-]
-data_root = '{data}/'
-data = dict(
-    samples_per_gpu=2, workers_per_gpu=0,
-    train=dict(ann_file=data_root + 'annotations/instances_train.json', img_prefix=data_root + 'train/',
-               pipeline=train_pipeline),
-    val=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
-             pipeline=test_pipeline),
-    test=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
-              pipeline=test_pipeline))
+SCHEDULE = """
 optimizer = dict(lr=0.02)
 lr_config = dict(warmup_iters=2, step=[100])
 log_config = dict(interval=2)
-'''
-
-RETINANET = '''
-_base_ = ['{root}/configs/_base_/models/retinanet_r50_fpn.py', '{root}/configs/_base_/datasets/shapes_instance.py',
-          '{root}/configs/_base_/schedules/schedule_1x.py', '{root}/configs/_base_/default_runtime.py']
-model = dict(
-    backbone=dict(depth=18, base_channels=8, init_cfg=None),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    bbox_head=dict(num_classes=4, in_channels=16, feat_channels=16, stacked_convs=1),
-    test_cfg=dict(score_thr=0.0))
 runner = dict(max_epochs=6)
-evaluation = dict(interval=3, metric='bbox', save_best='auto')
-''' + TINY_DATA
-
-FASTER_RCNN = '''
-_base_ = ['{root}/configs/_base_/models/faster_rcnn_r50_fpn.py', '{root}/configs/_base_/datasets/shapes_instance.py',
-          '{root}/configs/_base_/schedules/schedule_1x.py', '{root}/configs/_base_/default_runtime.py']
-model = dict(
-    backbone=dict(depth=18, base_channels=8, init_cfg=None),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    rpn_head=dict(in_channels=16, feat_channels=16),
-    roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
-                  bbox_head=dict(in_channels=16, fc_out_channels=32, num_classes=4)))
-runner = dict(max_epochs=6)
-''' + TINY_DATA
+"""
+RETINANET = tiny_configs.RETINANET + SCHEDULE + "evaluation = dict(interval=3, metric='bbox', save_best='auto')\n"
+FASTER_RCNN = tiny_configs.FASTER_RCNN + SCHEDULE
 
 TOY = '''
 custom_imports = dict(imports=['engine_toys'], allow_failed_imports=False)
@@ -111,18 +65,9 @@ def weights(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-@pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    from detcli.data.synthetic import generate_shapes
-
-    data = tmp_path_factory.mktemp("train_shapes") / "shapes"
-    generate_shapes(data, num_train=4, num_val=2, size=64, seed=0)
-    return data
-
-
 def detector_config(tmp_path: Path, template: str, name: str, shapes: Path) -> Path:
     cfg = tmp_path / name
-    cfg.write_text(template.format(root=REPO, data=shapes))
+    cfg.write_text(tiny_configs.tiny_config(template, shapes))
     return cfg
 
 
@@ -244,19 +189,9 @@ def test_fine_tuning_to_another_num_classes_through_load_from(tmp_path):
     assert torch.load(tmp_path / "ft" / "epoch_1.pth", weights_only=True)["meta"]["iter"] == 4
 
 
-def one_error_line(capsys, argv) -> str:
-    capsys.readouterr()
-    assert main(argv) != 0
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def test_nan_loss_is_one_line_naming_iteration_and_loss(tmp_path, capsys):
     cfg = toy_config(tmp_path / "nan.py", nan_at=6)
-    line = one_error_line(capsys, ["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0"])
+    line = clean_error(capsys, ["train", str(cfg), "--work-dir", str(tmp_path / "w"), "--seed", "0"])
     assert "loss_reg became nan at iteration 6 (epoch 2, batch 2)" in line
     assert "last checkpoint:" in line and "epoch_1.pth" in line
     assert not (tmp_path / "w" / "epoch_2.pth").exists()
@@ -268,40 +203,40 @@ def test_bad_inputs_give_one_clear_line_each(tmp_path, capsys):
 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    line = one_error_line(capsys, [*run, "--work-dir", str(blocker / "work")])
+    line = clean_error(capsys, [*run, "--work-dir", str(blocker / "work")])
     assert "cannot write to work_dir" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w1"), "--resume-from",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w1"), "--resume-from",
                                    str(tmp_path / "missing.pth")])
     assert "resume checkpoint not found" in line and "missing.pth" in line
 
     other = toy_config(tmp_path / "other.py", num_classes=4)
     assert main(["train", str(other), "--work-dir", str(tmp_path / "other"), "--seed", "0",
                  "--cfg-options", "runner.max_epochs=1"]) == 0
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w2"), "--resume-from",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w2"), "--resume-from",
                                    str(tmp_path / "other" / "epoch_1.pth")])
     assert "does not fit ToyModel" in line
 
     torch.save({"state_dict": {"conv.weight": torch.zeros(3)}}, tmp_path / "alien.pth")
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w3"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w3"), "--cfg-options",
                                    f"load_from={tmp_path / 'alien.pth'}"])
     assert "has no weights for ToyModel" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w4"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w4"), "--cfg-options",
                                    "model.num_classes=3"])
     assert "num_classes (3) of ClsHead in ToyModel does not match the 2 CLASSES of ToyDataset" in line
 
-    line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w5"), "--cfg-options",
+    line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w5"), "--cfg-options",
                                    "lr_config.policy=cosin"])
     assert "'CosinLrUpdaterHook' is not in the hooks registry" in line
 
     if not torch.cuda.is_available():
-        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w6"), "--device", "cuda"])
+        line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w6"), "--device", "cuda"])
         assert "device 'cuda' was asked for, but no CUDA GPU is available" in line
-        line = one_error_line(capsys, [*run, "--work-dir", str(tmp_path / "w7"), "--device", "cuda", "--gpus", "2"])
+        line = clean_error(capsys, [*run, "--work-dir", str(tmp_path / "w7"), "--device", "cuda", "--gpus", "2"])
         assert "--gpus 2 but only 0 CUDA GPUs are visible" in line
 
-    line = one_error_line(capsys, ["train", str(tmp_path / "nope.py")])
+    line = clean_error(capsys, ["train", str(tmp_path / "nope.py")])
     assert "nope.py" in line
 
     capsys.readouterr()

@@ -1,8 +1,7 @@
 """Two-stage detectors against reference fixtures made by mmdetection 2.28 itself.
 
-For every fixture directory of a two-stage detector under ``/work/shared/refs/models``
-and ``tests/fixtures/models`` (``config.py``, ``model.pth``, ``inputs/*.png``,
-``outputs.json``): the state dict has exactly the reference's keys and shapes, and
+For every fixture folder of a two-stage detector (``config.py``, ``model.pth``,
+``inputs/*.png``, ``outputs.json``; see ``reference_fixtures``): the state dict has exactly the reference's keys and shapes, and
 inference through the config's own test pipeline reproduces every reference detection
 (same class, IoU > 0.99, |score diff| < 1e-3) and, where the fixture has masks, every
 mask pixel.
@@ -11,31 +10,14 @@ mask pixel.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_fixtures import REFS, fixture_dirs, match_boxes, read_state_dict_keys
 
-REFS = Path(os.environ.get("DETCLI_REFS", "/work/shared/refs")) / "models"
-IN_REPO = Path(__file__).resolve().parents[1] / "fixtures" / "models"
-TWO_STAGE_TYPES = {"FasterRCNN", "MaskRCNN"}
-
-
-def _fixture_dirs() -> list[Path]:
-    found = []
-    for root in (REFS, IN_REPO):
-        if not root.is_dir():
-            continue
-        for d in sorted(root.iterdir()):
-            cfg = d / "config.py"
-            if cfg.is_file() and any(f"type='{t}'" in cfg.read_text()[:200] for t in TWO_STAGE_TYPES):
-                found.append(d)
-    return found
-
-
-FIXTURES = _fixture_dirs()
+FIXTURES = fixture_dirs(("FasterRCNN", "MaskRCNN"))
 pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no two-stage reference fixtures under {REFS}")
 
 
@@ -65,41 +47,11 @@ def _infer(cfg, model, image_path: Path):
         return model(return_loss=False, rescale=True, **batch)[0]
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of ``a`` with every box of ``b`` (pixel-free, area = w * h)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:4], b[None, :, 2:4])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-9)
-
-
-def _match(ref: np.ndarray, ours: np.ndarray) -> np.ndarray:
-    """For each reference box, the index of an unused matching box of ours (-1 if none)."""
-    found = np.full(len(ref), -1)
-    if len(ref) == 0 or len(ours) == 0:
-        return found
-    iou = _iou(ref[:, :4], ours[:, :4])
-    close = (iou > 0.99) & (np.abs(ref[:, None, 4] - ours[None, :, 4]) < 1e-3)
-    used: set[int] = set()
-    for i in range(len(ref)):
-        for j in np.flatnonzero(close[i]):
-            if j not in used:
-                found[i] = j
-                used.add(int(j))
-                break
-    return found
-
-
 def test_state_dict_keys_and_shapes_match_the_reference():
     for fixture in FIXTURES:
         _, model = _build(fixture)
-        expected = {}
-        for line in (fixture / "state_dict_keys.txt").read_text().splitlines():
-            key, rest = line.split(" ", 1)
-            expected[key] = json.loads(rest.rsplit(" ", 1)[0])
-        ours = {k: list(v.shape) for k, v in model.state_dict().items()}
+        expected = read_state_dict_keys(fixture / "state_dict_keys.txt")
+        ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         assert sorted(set(expected) - set(ours)) == [], f"{fixture.name}: missing keys"
         assert sorted(set(ours) - set(expected)) == [], f"{fixture.name}: unexpected keys"
         assert {k: v for k, v in ours.items() if expected[k] != v} == {}, f"{fixture.name}: shapes differ"
@@ -124,7 +76,7 @@ def test_detections_match_the_reference(fixture, prepared):
             ref = np.asarray(ref_boxes, dtype=np.float64).reshape(-1, 5)
             ours = np.asarray(bbox_result[cls], dtype=np.float64).reshape(-1, 5)
             assert len(ours) == len(ref), f"{name} class {cls}: {len(ours)} boxes, reference {len(ref)}"
-            found = _match(ref, ours)
+            found = match_boxes(ref, ours)
             total += len(ref)
             matched += int((found >= 0).sum())
             if "masks" in expected and segm_result is not None:

@@ -11,59 +11,13 @@ fixture's batch give every loss to a relative 1e-3.
 from __future__ import annotations
 
 import json
-import os
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_fixtures import IN_REPO, fixture_dirs, loss_batch, match_boxes, read_state_dict_keys
 
-IN_REPO = Path(__file__).resolve().parents[1] / "fixtures" / "models"
-REFS = Path(os.environ.get("DETCLI_REFS", "/work/shared/refs")) / "models"
-ONE_STAGE_TYPES = ("FCOS", "ATSS", "GFL", "YOLOV3", "SingleStageDetector")
-
-
-def _detector_type(config: Path) -> str | None:
-    found = re.search(r"^model = dict\(\s*type='(\w+)'", config.read_text(), re.M)
-    return found.group(1) if found else None
-
-
-def _fixture_dirs() -> list[Path]:
-    found = []
-    for root in (IN_REPO, REFS):
-        if root.is_dir():
-            found += [d for d in sorted(root.iterdir())
-                      if (d / "config.py").is_file() and _detector_type(d / "config.py") in ONE_STAGE_TYPES]
-    return found
-
-
-FIXTURES = _fixture_dirs()
-
-
-def _read_keys(path: Path) -> dict[str, tuple[int, ...]]:
-    keys = {}
-    for line in path.read_text().splitlines():
-        name, rest = line.split(" ", 1)
-        shape = rest[rest.index("[") + 1:rest.index("]")]
-        keys[name] = tuple(int(v) for v in shape.split(",") if v.strip())
-    return keys
-
-
-def _matched(ref: np.ndarray, ours: np.ndarray) -> int:
-    """Reference boxes that have a distinct box of ours with IoU > 0.99 and |score diff| < 1e-3."""
-    from torchvision.ops import box_iou
-
-    if len(ref) == 0 or len(ours) == 0:
-        return 0
-    iou = box_iou(torch.from_numpy(ref[:, :4]).double(), torch.from_numpy(ours[:, :4]).double()).numpy()
-    close = (iou > 0.99) & (np.abs(ref[:, None, 4] - ours[None, :, 4]) < 1e-3)
-    used: set[int] = set()
-    for row in close:
-        free = [j for j in np.flatnonzero(row) if j not in used]
-        if free:
-            used.add(free[0])
-    return len(used)
+FIXTURES = fixture_dirs(("FCOS", "ATSS", "GFL", "YOLOV3", "SingleStageDetector"))
 
 
 def test_the_in_repo_fixtures_are_there():
@@ -78,7 +32,7 @@ def test_state_dict_keys_and_shapes_equal_the_reference(fixture):
     from detcli.models import build_detector
 
     model = build_detector(Config.fromfile(str(fixture / "config.py")).model)
-    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == _read_keys(fixture / "state_dict_keys.txt")
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == read_state_dict_keys(fixture / "state_dict_keys.txt")
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
@@ -97,22 +51,9 @@ def test_inference_detector_reproduces_every_reference_detection(fixture):
             assert ours.dtype == np.float32 and ours.shape[1] == 5
             assert abs(len(ours) - len(ref)) <= 2  # a tie at the max_per_img cut at most
             total += len(ref)
-            matched += _matched(ref, ours)
+            matched += int((match_boxes(ref, ours) >= 0).sum())
     assert total > 0
     assert matched >= total - max(2, total // 100), f"{fixture.name}: {matched}/{total} reference boxes matched"
-
-
-def _loss_batch(fixture: Path, spec: dict) -> dict:
-    data = np.load(fixture / spec["batch"])
-    metas = json.loads(str(data["img_metas"]))
-    for m in metas:
-        for key in ("img_shape", "ori_shape", "pad_shape", "batch_input_shape"):
-            if key in m:
-                m[key] = tuple(m[key])
-        m["scale_factor"] = np.asarray(m["scale_factor"], dtype=np.float32)
-    return dict(img=torch.from_numpy(data["img"].astype(np.float32)), img_metas=metas,
-                gt_bboxes=[torch.from_numpy(data[f"gt_bboxes_{i}"]) for i in range(len(metas))],
-                gt_labels=[torch.from_numpy(data[f"gt_labels_{i}"]).long() for i in range(len(metas))])
 
 
 def _flat(value) -> list[float]:
@@ -131,7 +72,7 @@ def test_forward_train_losses_equal_the_reference(fixture):
     model = build_detector(Config.fromfile(str(fixture / "config.py")).model)
     load_checkpoint(model, str(fixture / "model.pth"), map_location="cpu", strict=True)
     model.train()
-    losses = model.forward_train(**_loss_batch(fixture, spec))
+    losses = model.forward_train(**loss_batch(fixture / spec["batch"]))
     assert set(losses) == set(spec["losses"])
     for name, expected in spec["losses"].items():
         got = _flat(losses[name])

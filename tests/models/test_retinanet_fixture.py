@@ -10,39 +10,15 @@ detection reproduced through the config's own test pipeline (same class, IoU > 0
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from reference_fixtures import REFS, fixture_dirs, loss_batch, match_boxes, read_state_dict_keys
 
-REFS = Path(os.environ.get("DETCLI_REFS", "/work/shared/refs")) / "models"
-SINGLE_STAGE_TYPES = ("RetinaNet", "SingleStageDetector", "RPN")
-
-
-def _fixture_dirs() -> list[Path]:
-    if not REFS.is_dir():
-        return []
-    found = []
-    for d in sorted(REFS.iterdir()):
-        cfg = d / "config.py"
-        if cfg.is_file() and any(f"type='{t}'" in cfg.read_text()[:200] for t in SINGLE_STAGE_TYPES):
-            found.append(d)
-    return found
-
-
-FIXTURES = _fixture_dirs()
-pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no single-stage reference fixtures under {REFS}")
-
-
-def _read_keys(path: Path) -> dict[str, tuple[int, ...]]:
-    keys = {}
-    for line in path.read_text().splitlines():
-        name, rest = line.split(" ", 1)
-        shape = rest[rest.index("[") + 1:rest.index("]")]
-        keys[name] = tuple(int(v) for v in shape.split(",") if v.strip())
-    return keys
+FIXTURES = fixture_dirs(("RetinaNet", "RPN"))
+pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no RetinaNet/RPN reference fixtures under {REFS}")
 
 
 def _build(fixture: Path, load: bool = True):
@@ -66,22 +42,6 @@ def _infer(cfg, model, image_path: Path):
         return model(return_loss=False, rescale=True, **collate([sample]))[0]
 
 
-def _matched(ref: np.ndarray, ours: np.ndarray) -> int:
-    """How many reference boxes have a distinct box of ours with IoU > 0.99 and |score diff| < 1e-3."""
-    from torchvision.ops import box_iou
-
-    if len(ref) == 0 or len(ours) == 0:
-        return 0
-    iou = box_iou(torch.from_numpy(ref[:, :4]).double(), torch.from_numpy(ours[:, :4]).double()).numpy()
-    close = (iou > 0.99) & (np.abs(ref[:, None, 4] - ours[None, :, 4]) < 1e-3)
-    used: set[int] = set()
-    for row in close:
-        free = [j for j in np.flatnonzero(row) if j not in used]
-        if free:
-            used.add(free[0])
-    return len(used)
-
-
 def _per_class(result, ref_boxes) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Align ours and the reference as lists over classes of (n, 5) arrays (RPN: one 'class')."""
     if isinstance(result, np.ndarray):  # RPN proposals
@@ -98,7 +58,7 @@ def _per_class(result, ref_boxes) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def test_state_dict_matches_the_reference_exactly(fixture):
     _, model = _build(fixture, load=False)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert ours == _read_keys(fixture / "state_dict_keys.txt")
+    assert ours == read_state_dict_keys(fixture / "state_dict_keys.txt")
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: p.name)
@@ -115,24 +75,10 @@ def test_inference_reproduces_every_reference_detection(fixture):
         for cls_ours, cls_ref in zip(ours, refs):
             assert cls_ours.dtype == np.float32 and cls_ours.shape[1] == 5
             total += len(cls_ref)
-            matched += _matched(cls_ref, cls_ours)
+            matched += int((match_boxes(cls_ref, cls_ours) >= 0).sum())
             assert len(cls_ours) >= len(cls_ref) - 2  # a few NMS ties at most
     assert total > 0
     assert matched >= total - max(2, total // 100), f"{fixture.name}: {matched}/{total} reference boxes matched"
-
-
-def _loss_batch(fixture: Path, spec: dict) -> dict:
-    data = np.load(fixture / spec.get("batch", "../loss_batch.npz"))
-    metas = json.loads(str(data["img_metas"]))
-    for m in metas:
-        for key in ("img_shape", "ori_shape", "pad_shape", "batch_input_shape"):
-            if key in m:
-                m[key] = tuple(m[key])
-        m["scale_factor"] = np.asarray(m["scale_factor"], dtype=np.float32)
-    count = len(metas)
-    return dict(img=torch.from_numpy(data["img"]), img_metas=metas,
-                gt_bboxes=[torch.from_numpy(data[f"gt_bboxes_{i}"]) for i in range(count)],
-                gt_labels=[torch.from_numpy(data[f"gt_labels_{i}"]) for i in range(count)])
 
 
 @pytest.mark.parametrize("fixture", [f for f in FIXTURES if (f / "losses.json").is_file()], ids=lambda p: p.name)
@@ -140,7 +86,7 @@ def test_training_losses_match_the_reference(fixture):
     spec = json.loads((fixture / "losses.json").read_text())
     _, model = _build(fixture)
     model.train()
-    batch = _loss_batch(fixture, spec)
+    batch = loss_batch(fixture / spec.get("batch", "../loss_batch.npz"))
     if type(model).__name__ == "RPN":
         batch.pop("gt_labels")
     losses = model(return_loss=True, **batch)
@@ -164,7 +110,7 @@ def test_rpn_from_the_faster_rcnn_config_has_its_keys():
     m = cfg.model
     rpn = build_detector(dict(type="RPN", backbone=m.backbone, neck=m.neck, rpn_head=m.rpn_head,
                               train_cfg=m.train_cfg, test_cfg=m.test_cfg))
-    reference = {k: v for k, v in _read_keys(FASTER / "state_dict_keys.txt").items()
+    reference = {k: v for k, v in read_state_dict_keys(FASTER / "state_dict_keys.txt").items()
                  if k.split(".")[0] in ("backbone", "neck", "rpn_head")}
     assert {k: tuple(v.shape) for k, v in rpn.state_dict().items()} == reference
     load_checkpoint(rpn, str(FASTER / "model.pth"))  # the roi_head part is simply unexpected

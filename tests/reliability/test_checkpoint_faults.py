@@ -10,13 +10,14 @@ import pickle
 
 import pytest
 import torch
+from error_lines import clean_error
 
 from detcli.cli import main
 from detcli.engine.checkpoint import load_checkpoint_file
 from detcli.engine.checkpoint_files import find_resumable_checkpoint, remove_stale_temp_files
 from detcli.errors import CheckpointError
 
-from .conftest import clean_error, write_config
+from .conftest import write_config
 
 
 def _loads(path) -> dict:
@@ -58,16 +59,18 @@ def test_stale_temp_files_of_killed_saves_are_removed_on_start(shapes, tmp_path)
     work = tmp_path / "w"
     work.mkdir()
     dead = 2**22 + 12345  # above the default pid_max: no such process
-    stale = [work / f".iter_{n}.pth.tmp-{dead}" for n in (3, 6)]
+    stale = [work / f".iter_{n}.pth.tmp-{dead}-0123abcd.pth" for n in (3, 6)]
     for path in stale:
         path.write_bytes(b"x" * 1000)
-    alive = work / f".iter_9.pth.tmp-{os.getppid()}"  # a running process' save in progress stays
+    alive = work / f".iter_9.pth.tmp-{os.getppid()}-0123abcd.pth"  # a running process' save in progress stays
     alive.write_bytes(b"x")
     unrelated = work / "notes.pth.tmp-1"
     unrelated.write_text("mine")
+    other_output = work / f".log.json.tmp-{dead}-0123abcd.json"  # not a checkpoint's
+    other_output.write_text("{}")
     cfg = write_config(tmp_path / "cfg.py", shapes)
     assert _run(cfg, work) == 0
-    assert not any(p.exists() for p in stale) and alive.exists() and unrelated.exists()
+    assert not any(p.exists() for p in stale) and alive.exists() and unrelated.exists() and other_output.exists()
     assert f"removed 2 temp file(s) of interrupted checkpoint saves from {work}" in _log_text(work)
     assert remove_stale_temp_files(str(work)) == []
 

@@ -4,8 +4,9 @@ and what to do, raised where the cause is known (before any training step)."""
 from __future__ import annotations
 
 import pytest
+from error_lines import clean_error
 
-from .conftest import clean_error, write_config
+from .conftest import write_config
 
 # (name, extra config text or --cfg-options, what the line must say)
 CONFIG_MISTAKES = [
@@ -50,7 +51,7 @@ def test_empty_config_file_says_it_has_no_model(tmp_path, capsys):
 
 
 def test_config_without_a_test_set_names_the_missing_key(shapes, tmp_path, capsys):
-    cfg = write_config(tmp_path / "cfg.py", shapes, "data.pop('test')\n")
+    cfg = write_config(tmp_path / "cfg.py", shapes, "data = dict(_delete_=True, train=data['train'], val=data['val'])\n")
     line = clean_error(capsys, ["eval-metric", str(cfg), str(tmp_path / "r.pkl"), "--eval", "bbox"])
     assert "'data' has no 'test', which det eval-metric needs" in line
 

@@ -9,12 +9,13 @@ import logging
 import numpy as np
 import pytest
 import torch
+from error_lines import clean_error
 
 from detcli.cli import main
 from detcli.data import CocoDataset, CustomDataset
 from detcli.errors import DataError
 
-from .conftest import clean_error, edit_coco, write_config
+from .conftest import edit_coco, write_config
 
 CLASSES = ("circle", "square", "triangle", "star")
 

@@ -12,13 +12,12 @@ import struct
 
 import numpy as np
 import pytest
+from error_lines import clean_error
 
 from detcli.cli import main
 from detcli.data import CustomDataset
 from detcli.data.safe_pickle import UnsafePickleError, load_pickle, loads
 from detcli.errors import DataError
-
-from .conftest import clean_error
 
 NUMPY2_TO_1 = {"numpy._core.multiarray": "numpy.core.multiarray", "numpy._core.numeric": "numpy.core.numeric"}
 

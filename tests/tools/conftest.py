@@ -11,47 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tiny_configs
 
-REPO = Path(__file__).resolve().parents[2]
-
-TINY_FASTER_RCNN = '''
-_base_ = ['{root}/configs/_base_/models/faster_rcnn_r50_fpn.py', '{root}/configs/_base_/datasets/shapes_instance.py',
-          '{root}/configs/_base_/schedules/schedule_1x.py', '{root}/configs/_base_/default_runtime.py']
-model = dict(
-    backbone=dict(depth=18, base_channels=8, init_cfg=None),
-    neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
-    rpn_head=dict(in_channels=16, feat_channels=16),
-    roi_head=dict(bbox_roi_extractor=dict(out_channels=16),
-                  bbox_head=dict(in_channels=16, fc_out_channels=32, num_classes=4)))
-img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', img_scale=(64, 64), keep_ratio=True), dict(type='RandomFlip', flip_ratio=0.0),
-    dict(type='Normalize', **img_norm_cfg),
-    dict(type='Pad', size_divisor=32), dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels'])]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiScaleFlipAug', img_scale=(64, 64), flip=False, transforms=[
-        dict(type='Resize', keep_ratio=True), dict(type='RandomFlip'), dict(type='Normalize', **img_norm_cfg),
-        dict(type='Pad', size_divisor=32), dict(type='ImageToTensor', keys=['img']),
-        dict(type='Collect', keys=['img'])])]
-data_root = '{data}/'
-data = dict(
-    samples_per_gpu=2, workers_per_gpu=0,
-    train=dict(ann_file=data_root + 'annotations/instances_train.json', img_prefix=data_root + 'train/',
-               pipeline=train_pipeline),
-    val=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
-             pipeline=test_pipeline),
-    test=dict(ann_file=data_root + 'annotations/instances_val.json', img_prefix=data_root + 'val/',
-              pipeline=test_pipeline))
+TINY_FASTER_RCNN = tiny_configs.FASTER_RCNN + """
 optimizer = dict(lr=0.02)
 lr_config = dict(warmup_iters=2, step=[100])
 runner = dict(max_epochs=3)
 log_config = dict(interval=1)
 evaluation = dict(interval=1, metric='bbox')
 workflow = [('train', 1), ('val', 1)]
-'''
+"""
 
 
 @dataclass
@@ -71,19 +40,16 @@ class TinyRun:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> TinyRun:
+def tiny_run(shapes, tmp_path_factory) -> TinyRun:
     from detcli.cli import main
-    from detcli.data.synthetic import generate_shapes
 
     os.environ.setdefault("DETCLI_NO_PROGRESS", "1")
     root = tmp_path_factory.mktemp("tiny_run")
-    data = root / "shapes"
-    generate_shapes(data, num_train=4, num_val=2, size=64, seed=0)
     config = root / "tiny_faster_rcnn.py"
-    config.write_text(TINY_FASTER_RCNN.format(root=REPO, data=data))
+    config.write_text(tiny_configs.tiny_config(TINY_FASTER_RCNN, shapes))
     work = root / "work"
     assert main(["train", str(config), "--work-dir", str(work), "--device", "cpu", "--seed", "0"]) == 0
-    return TinyRun(config, work, data)
+    return TinyRun(config, work, shapes)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,17 @@ def test_a_pickled_checkpoint_needs_unsafe_load_and_comes_out_safe(tmp_path, cap
     assert "warning: --unsafe-load" in capsys.readouterr().err
     (final,) = tmp_path.glob("np_pub-*.pth")
     assert torch.load(final, weights_only=True)["meta"]["scores"] == [0.5, 0.25]
+
+
+def test_meta_a_weights_only_load_would_refuse_is_one_line_and_nothing_is_left(tmp_path, capsys):
+    source = tmp_path / "odd.pth"
+    torch.save({"meta": {"ratio": Fraction(1, 3)}, "state_dict": {"w": torch.ones(1)}}, source)
+    assert main(["publish", str(source), str(tmp_path / "odd_pub.pth"), "--unsafe-load"]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning:")]
+    assert lines[0] == (f"error: the published copy of {source} would not load with weights_only=True "
+                        "(fractions.Fraction)")
+    assert lines[1].startswith("hint: its meta holds objects other than") and len(lines) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.pth"]
 
 
 def test_missing_input_is_one_line(tmp_path, capsys):

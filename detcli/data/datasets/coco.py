@@ -141,11 +141,10 @@ class CocoDataset(CustomDataset):
     def _parse_ann_info(self, img_info: dict, ann_info: list[dict]) -> dict[str, Any]:
         bboxes, labels, ignore, masks = [], [], [], []
         for ann in ann_info:
-            if ann.get("ignore", False) or self._box_problem(ann, img_info) is not None:
+            if (ann.get("ignore", False) or ann["category_id"] not in self.cat2label
+                    or self._box_problem(ann, img_info) is not None):
                 continue
             x1, y1, w, h = ann["bbox"]
-            if ann.get("area", w * h) <= 0 or w < 1 or h < 1 or ann["category_id"] not in self.cat2label:
-                continue
             box = [x1, y1, x1 + w, y1 + h]
             if ann.get("iscrowd", False):
                 ignore.append(box)

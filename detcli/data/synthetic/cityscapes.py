@@ -16,11 +16,11 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from detcli.data.cityscapes_labels import INSTANCE_LABELS, NAME_TO_LABEL
 from detcli.data.cityscapes_polygons import draw_instance_ids, draw_label_ids
+from detcli.visualization.image_io import write_image
 
 CITIES = {"train": ("aachen", "bremen"), "val": ("frankfurt",), "test": ("berlin",)}
 # BGR colours of the labels drawn (the official Cityscapes colours).
@@ -97,12 +97,6 @@ def render_image(label_ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def _write_png(path: Path, img: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), img):
-        raise OSError(f"cannot write {path}")
-
-
 def generate_cityscapes(out_dir: str | os.PathLike, num_train: int = 6, num_val: int = 3, num_test: int = 2,
                         width: int = 256, height: int = 128, seed: int = 0) -> dict[str, dict[str, int]]:
     """Write the tree under ``out_dir``; returns per split the number of images and annotated objects."""
@@ -120,9 +114,9 @@ def generate_cityscapes(out_dir: str | os.PathLike, num_train: int = 6, num_val:
             gt = out / "gtFine" / split / city
             gt.mkdir(parents=True, exist_ok=True)
             (gt / f"{stem}_gtFine_polygons.json").write_text(json.dumps(ann, indent=1))
-            _write_png(gt / f"{stem}_gtFine_instanceIds.png", draw_instance_ids(ann).astype(np.uint16))
-            _write_png(gt / f"{stem}_gtFine_labelIds.png", label_ids.astype(np.uint8))
-            _write_png(out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", render_image(label_ids, rng))
+            write_image(draw_instance_ids(ann).astype(np.uint16), gt / f"{stem}_gtFine_instanceIds.png")
+            write_image(label_ids.astype(np.uint8), gt / f"{stem}_gtFine_labelIds.png")
+            write_image(render_image(label_ids, rng), out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png")
             objects += sum(NAME_TO_LABEL.get(o["label"]) is None or NAME_TO_LABEL[o["label"]].has_instances
                            for o in ann["objects"])
         summary[split] = dict(images=count, objects=objects)

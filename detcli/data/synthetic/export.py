@@ -15,8 +15,8 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from detcli.data.file_io import dump
-from detcli.data.image_io import imwrite
 from detcli.data.synthetic.shapes import SHAPE_CLASSES, SceneSpec, sample_scene
+from detcli.visualization.image_io import write_image
 
 _SPLIT_IDS = {"train": 0, "val": 1}
 
@@ -68,7 +68,7 @@ def _write_split(out: Path, split: str, count: int, size: int, seed: int, spec: 
     try:
         for i, (img, instances) in enumerate(results):
             name = f"{i:06d}.png"
-            imwrite(img, img_dir / name, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            write_image(img, img_dir / name, [cv2.IMWRITE_PNG_COMPRESSION, 1])
             images.append(dict(id=i + 1, file_name=name, width=size, height=size))
             for inst in instances:
                 x1, y1, x2, y2 = inst["bbox"]
@@ -83,7 +83,7 @@ def _write_split(out: Path, split: str, count: int, size: int, seed: int, spec: 
             if voc:
                 voc_id = f"{split}_{i:06d}"
                 voc_root = out / "VOC2007"
-                imwrite(img, voc_root / "JPEGImages" / f"{voc_id}.jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])
+                write_image(img, voc_root / "JPEGImages" / f"{voc_id}.jpg", [cv2.IMWRITE_JPEG_QUALITY, 95])
                 (voc_root / "Annotations").mkdir(parents=True, exist_ok=True)
                 _voc_xml(f"{voc_id}.jpg", size, instances).write(voc_root / "Annotations" / f"{voc_id}.xml")
                 voc_ids.append(voc_id)

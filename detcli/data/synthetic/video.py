@@ -9,7 +9,6 @@ from one random stream ``(seed, 2)``: same arguments, same frames.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from detcli.atomic_write import atomic_path
 from detcli.data.synthetic.shapes import SHAPE_CLASSES, _fill, _pick_color, background, unit_outline
 
 _VIDEO_STREAM = 2  # shapes train/val use streams 0 and 1
@@ -103,19 +103,13 @@ def generate_shapes_video(out_file: str | os.PathLike, num_frames: int = 48, siz
     if num_objects < 1:
         raise ValueError(f"num_objects must be at least 1, got {num_objects}")
     path = Path(out_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".mp4", dir=path.parent)
-    os.close(fd)
-    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
-    try:
-        if not writer.isOpened():
-            raise ValueError(f"OpenCV cannot write {path.suffix or 'this'} video files; use a .mp4 name")
-        for frame, _ in shapes_video_frames(num_frames, size, seed, num_objects):
-            writer.write(frame)
-        writer.release()
-        os.replace(tmp, path)
-    finally:
-        writer.release()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=path.suffix or ".mp4") as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size, size))
+        try:
+            if not writer.isOpened():
+                raise ValueError(f"OpenCV cannot write {path.suffix or 'this'} video files; use a .mp4 name")
+            for frame, _ in shapes_video_frames(num_frames, size, seed, num_objects):
+                writer.write(frame)
+        finally:
+            writer.release()
     return dict(path=str(path), frames=num_frames, fps=fps, size=size)

@@ -30,7 +30,7 @@ from .base_dense_head import BaseDenseHead
 _NO_SAMPLING_LOSSES = ("FocalLoss", "GHMC", "QualityFocalLoss")
 
 
-def _unmap(data: torch.Tensor, count: int, inds: torch.Tensor, fill: float = 0) -> torch.Tensor:
+def unmap(data: torch.Tensor, count: int, inds: torch.Tensor, fill: float = 0) -> torch.Tensor:
     """Scatter values of the ``inds``-selected anchors back into a tensor over all ``count`` anchors."""
     out = data.new_full((count, *data.shape[1:]), fill)
     out[inds.bool()] = data
@@ -127,7 +127,21 @@ class AnchorHead(BaseDenseHead):
         assign_result = self.assigner.assign(anchors, gt_bboxes, gt_bboxes_ignore,
                                              None if self.sampling else gt_labels)
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
+        labels, label_weights, bbox_targets, bbox_weights = self._sampled_targets(
+            anchors, sampling_result, gt_labels, boxes_as_targets=self.reg_decoded_bbox)
+        if unmap_outputs:
+            total = flat_anchors.size(0)
+            labels = unmap(labels, total, inside, fill=self.num_classes)
+            label_weights = unmap(label_weights, total, inside)
+            bbox_targets = unmap(bbox_targets, total, inside)
+            bbox_weights = unmap(bbox_weights, total, inside)
+        return (labels, label_weights, bbox_targets, bbox_weights, sampling_result.pos_inds, sampling_result.neg_inds,
+                sampling_result)
 
+    def _sampled_targets(self, anchors, sampling_result, gt_labels, boxes_as_targets: bool):
+        """``(labels, label_weights, bbox_targets, bbox_weights)`` of the ``anchors`` a sampler chose from:
+        background label ``num_classes`` outside the positives; box targets are encoded deltas, or the
+        gt boxes themselves with ``boxes_as_targets`` (heads whose loss decodes the predictions)."""
         num_valid = anchors.shape[0]
         bbox_targets = torch.zeros_like(anchors)
         bbox_weights = torch.zeros_like(anchors)
@@ -135,7 +149,7 @@ class AnchorHead(BaseDenseHead):
         label_weights = anchors.new_zeros(num_valid, dtype=torch.float)
         pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
         if len(pos_inds) > 0:
-            if self.reg_decoded_bbox:
+            if boxes_as_targets:
                 pos_targets = sampling_result.pos_gt_bboxes
             else:
                 pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes)
@@ -146,14 +160,7 @@ class AnchorHead(BaseDenseHead):
             label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
         if len(neg_inds) > 0:
             label_weights[neg_inds] = 1.0
-
-        if unmap_outputs:
-            total = flat_anchors.size(0)
-            labels = _unmap(labels, total, inside, fill=self.num_classes)
-            label_weights = _unmap(label_weights, total, inside)
-            bbox_targets = _unmap(bbox_targets, total, inside)
-            bbox_weights = _unmap(bbox_weights, total, inside)
-        return labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds, sampling_result
+        return labels, label_weights, bbox_targets, bbox_weights
 
     def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, gt_bboxes_ignore_list=None,
                     gt_labels_list=None, label_channels=1, unmap_outputs=True, return_sampling_results=False):

@@ -117,19 +117,10 @@ class ATSSHead(LevelAwareTargetsMixin, AnchorHead):
 
     def loss(self, cls_scores, bbox_preds, centernesses, gt_bboxes, gt_labels, img_metas,
              gt_bboxes_ignore=None) -> dict | None:
-        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
-        if len(featmap_sizes) != self.prior_generator.num_levels:
-            raise ValueError(f"{len(featmap_sizes)} feature levels for {self.prior_generator.num_levels} anchor levels")
-        device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
-        targets = self.get_targets(anchor_list, valid_flag_list, gt_bboxes, img_metas,
-                                   gt_bboxes_ignore_list=gt_bboxes_ignore, gt_labels_list=gt_labels,
-                                   label_channels=self.cls_out_channels if self.use_sigmoid_cls else 1)
+        targets = self.batch_targets(cls_scores, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore)
         if targets is None:
             return None
-        anchors, labels, label_weights, bbox_targets, _, num_total_pos, _ = targets
-        num_total_samples = max(reduce_mean(torch.tensor(num_total_pos, dtype=torch.float, device=device)).item(),
-                                1.0)
+        (anchors, labels, label_weights, bbox_targets), num_total_samples = targets
         per_level = [self.loss_single(*args, num_total_samples=num_total_samples)
                      for args in zip(anchors, cls_scores, bbox_preds, centernesses, labels, label_weights,
                                      bbox_targets)]

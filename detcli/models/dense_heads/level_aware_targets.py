@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import torch
 
+from detcli.engine.dist import reduce_mean
 from detcli.models.task_modules import anchor_inside_flags, images_to_levels
 
-from .anchor_head import _unmap
+from .anchor_head import unmap
 
 
 class LevelAwareTargetsMixin:
@@ -19,6 +20,23 @@ class LevelAwareTargetsMixin:
 
     def targets_are_boxes(self) -> bool:
         return self.reg_decoded_bbox
+
+    def batch_targets(self, cls_scores, gt_bboxes, gt_labels, img_metas, gt_bboxes_ignore=None):
+        """For ``loss``: ``(anchors, labels, label_weights, bbox_targets)`` per level and the number of
+        positives averaged over processes (at least 1); ``None`` when an image has no usable anchor."""
+        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
+        if len(featmap_sizes) != self.prior_generator.num_levels:
+            raise ValueError(f"{len(featmap_sizes)} feature levels for {self.prior_generator.num_levels} anchor levels")
+        device = cls_scores[0].device
+        anchor_list, valid_flag_list = self.get_anchors(featmap_sizes, img_metas, device=device)
+        targets = self.get_targets(anchor_list, valid_flag_list, gt_bboxes, img_metas,
+                                   gt_bboxes_ignore_list=gt_bboxes_ignore, gt_labels_list=gt_labels,
+                                   label_channels=self.cls_out_channels if self.use_sigmoid_cls else 1)
+        if targets is None:
+            return None
+        anchors, labels, label_weights, bbox_targets, _, num_total_pos, _ = targets
+        num_positives = reduce_mean(torch.tensor(num_total_pos, dtype=torch.float, device=device)).item()
+        return (anchors, labels, label_weights, bbox_targets), max(num_positives, 1.0)
 
     def get_targets(self, anchor_list, valid_flag_list, gt_bboxes_list, img_metas, gt_bboxes_ignore_list=None,
                     gt_labels_list=None, label_channels=1, unmap_outputs=True):
@@ -53,34 +71,17 @@ class LevelAwareTargetsMixin:
         num_level_inside = self.get_num_level_anchors_inside(num_level_anchors, inside)
         assign_result = self.assigner.assign(anchors, num_level_inside, gt_bboxes, gt_bboxes_ignore, gt_labels)
         sampling_result = self.sampler.sample(assign_result, anchors, gt_bboxes)
-
-        num_valid = anchors.shape[0]
-        bbox_targets = torch.zeros_like(anchors)
-        bbox_weights = torch.zeros_like(anchors)
-        labels = anchors.new_full((num_valid,), self.num_classes, dtype=torch.long)
-        label_weights = anchors.new_zeros(num_valid, dtype=torch.float)
-        pos_inds, neg_inds = sampling_result.pos_inds, sampling_result.neg_inds
-        if len(pos_inds) > 0:
-            if self.targets_are_boxes():
-                pos_targets = sampling_result.pos_gt_bboxes
-            else:
-                pos_targets = self.bbox_coder.encode(sampling_result.pos_bboxes, sampling_result.pos_gt_bboxes)
-            bbox_targets[pos_inds, :] = pos_targets
-            bbox_weights[pos_inds, :] = 1.0
-            labels[pos_inds] = 0 if gt_labels is None else gt_labels[sampling_result.pos_assigned_gt_inds]
-            pos_weight = self.train_cfg.get("pos_weight", -1)
-            label_weights[pos_inds] = 1.0 if pos_weight <= 0 else pos_weight
-        if len(neg_inds) > 0:
-            label_weights[neg_inds] = 1.0
-
+        labels, label_weights, bbox_targets, bbox_weights = self._sampled_targets(
+            anchors, sampling_result, gt_labels, boxes_as_targets=self.targets_are_boxes())
         if unmap_outputs:
             total = flat_anchors.size(0)
-            anchors = _unmap(anchors, total, inside)
-            labels = _unmap(labels, total, inside, fill=self.num_classes)
-            label_weights = _unmap(label_weights, total, inside)
-            bbox_targets = _unmap(bbox_targets, total, inside)
-            bbox_weights = _unmap(bbox_weights, total, inside)
-        return anchors, labels, label_weights, bbox_targets, bbox_weights, pos_inds, neg_inds
+            anchors = unmap(anchors, total, inside)
+            labels = unmap(labels, total, inside, fill=self.num_classes)
+            label_weights = unmap(label_weights, total, inside)
+            bbox_targets = unmap(bbox_targets, total, inside)
+            bbox_weights = unmap(bbox_weights, total, inside)
+        return (anchors, labels, label_weights, bbox_targets, bbox_weights, sampling_result.pos_inds,
+                sampling_result.neg_inds)
 
     @staticmethod
     def get_num_level_anchors_inside(num_level_anchors, inside_flags) -> list[int]:

@@ -24,6 +24,18 @@ class AssignResult:
         self.labels = labels
         self._extra_properties: dict = {}
 
+    @classmethod
+    def with_gt_labels(cls, num_gts: int, gt_inds: torch.Tensor, max_overlaps: torch.Tensor,
+                       gt_labels: torch.Tensor | None) -> AssignResult:
+        """The result whose ``labels`` are those of the assigned gts (-1 where none is assigned);
+        no labels without ``gt_labels``."""
+        labels = None
+        if gt_labels is not None:
+            labels = gt_inds.new_full(gt_inds.shape, -1)
+            pos = gt_inds > 0
+            labels[pos] = gt_labels[gt_inds[pos] - 1]
+        return cls(num_gts, gt_inds, max_overlaps, labels=labels)
+
     @property
     def num_preds(self) -> int:
         return len(self.gt_inds)
@@ -131,8 +143,7 @@ class MaxIoUAssigner(BaseAssigner):
         if num_gts == 0 or num_bboxes == 0:
             if num_gts == 0:
                 assigned[:] = 0  # no gt: everything is background
-            labels = None if gt_labels is None else overlaps.new_full((num_bboxes,), -1, dtype=torch.long)
-            return AssignResult(num_gts, assigned, overlaps.new_zeros((num_bboxes,)), labels=labels)
+            return AssignResult.with_gt_labels(num_gts, assigned, overlaps.new_zeros((num_bboxes,)), gt_labels)
 
         max_overlaps, argmax_overlaps = overlaps.max(dim=0)
         gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=1)
@@ -161,9 +172,4 @@ class MaxIoUAssigner(BaseAssigner):
                 winner.scatter_reduce_(0, gt_argmax_overlaps[eligible], gt_ids[eligible], reduce="amax")
                 assigned = torch.where(winner > 0, winner, assigned)
 
-        labels = None
-        if gt_labels is not None:
-            labels = assigned.new_full((num_bboxes,), -1)
-            pos = assigned > 0
-            labels[pos] = gt_labels[assigned[pos] - 1]
-        return AssignResult(num_gts, assigned, max_overlaps, labels=labels)
+        return AssignResult.with_gt_labels(num_gts, assigned, max_overlaps, gt_labels)

@@ -54,8 +54,7 @@ class ATSSAssigner(BaseAssigner):
         overlaps = self._overlaps(bboxes, gt_bboxes, gt_labels, cls_scores, bbox_preds)
         assigned = overlaps.new_full((num_bboxes,), 0, dtype=torch.long)
         if num_gt == 0 or num_bboxes == 0:
-            labels = None if gt_labels is None else overlaps.new_full((num_bboxes,), -1, dtype=torch.long)
-            return AssignResult(num_gt, assigned, overlaps.new_zeros((num_bboxes,)), labels=labels)
+            return AssignResult.with_gt_labels(num_gt, assigned, overlaps.new_zeros((num_bboxes,)), gt_labels)
 
         gt_cx, gt_cy = _centers(gt_bboxes)
         cx, cy = _centers(bboxes)
@@ -93,9 +92,4 @@ class ATSSAssigner(BaseAssigner):
         hit = max_overlaps != -_INF
         assigned[hit] = argmax[hit] + 1
 
-        labels = None
-        if gt_labels is not None:
-            labels = assigned.new_full((num_bboxes,), -1)
-            pos = assigned > 0
-            labels[pos] = gt_labels[assigned[pos] - 1]
-        return AssignResult(num_gt, assigned, max_overlaps, labels=labels)
+        return AssignResult.with_gt_labels(num_gt, assigned, max_overlaps, gt_labels)

@@ -34,8 +34,7 @@ class GridAssigner(BaseAssigner):
         if num_gts == 0 or num_bboxes == 0:
             if num_gts == 0:
                 assigned[:] = 0
-            labels = None if gt_labels is None else overlaps.new_full((num_bboxes,), -1, dtype=torch.long)
-            return AssignResult(num_gts, assigned, overlaps.new_zeros((num_bboxes,)), labels=labels)
+            return AssignResult.with_gt_labels(num_gts, assigned, overlaps.new_zeros((num_bboxes,)), gt_labels)
 
         max_overlaps = overlaps.max(dim=0).values
         if isinstance(self.neg_iou_thr, (tuple, list)):
@@ -63,9 +62,4 @@ class GridAssigner(BaseAssigner):
             winner.scatter_reduce_(0, gt_argmax_overlaps[claim], gt_ids[claim], reduce="amax")
         assigned = torch.where(winner > 0, winner, assigned)
 
-        labels = None
-        if gt_labels is not None:
-            labels = assigned.new_full((num_bboxes,), -1)
-            pos = assigned > 0
-            labels[pos] = gt_labels[assigned[pos] - 1]
-        return AssignResult(num_gts, assigned, max_overlaps, labels=labels)
+        return AssignResult.with_gt_labels(num_gts, assigned, max_overlaps, gt_labels)

@@ -36,6 +36,12 @@ IMG_SUFFIX = "leftImg8bit.png"
 _STUFF_BELOW = 24  # label ids under 24 never have instances
 
 
+def _silent(split: str, total: int) -> Any:
+    from detcli.apis.progress import progress_bar
+
+    return progress_bar(total, enabled=False)
+
+
 def collect_files(img_dir: Path, gt_dir: Path) -> list[tuple[str, str, str]]:
     """``(image, instanceIds png, labelIds png)`` for every ``<img_dir>/<city>/*.png``, sorted."""
     files = []
@@ -140,13 +146,10 @@ def convert_cityscapes(root: str | os.PathLike, img_dir: str = "leftImg8bit", gt
         if not files:
             continue
         infos = []
-        if progress is None:
-            infos = list(_map(files, nproc))
-        else:
-            with progress(split, len(files)) as bar:
-                for info in _map(files, nproc):
-                    infos.append(info)
-                    bar.advance(1)
+        with (progress or _silent)(split, len(files)) as bar:
+            for info in _map(files, nproc):
+                infos.append(info)
+                bar.advance(1)
         coco = to_coco(infos)
         dump(coco, out / json_name)
         summary[split] = dict(file=str(out / json_name), images=len(coco["images"]),

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from detcli.atomic_write import atomic_path
 from detcli.errors import DetError
 
 from .wrappers import (
@@ -112,20 +113,13 @@ def export_model(model: nn.Module, img: torch.Tensor, meta: dict, output_file: s
     names = output_names(export_module, outputs)
     dynamic_axes = _dynamic_axes(names, input_names, dynamic, raw)
     out = Path(output_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         with torch.no_grad(), export_friendly(model), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", torch.jit.TracerWarning)
             warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
-            _run_exporter(export_module, inputs, tmp_name, opset, input_names, names, dynamic_axes, verbose)
+            _run_exporter(export_module, inputs, str(tmp), opset, input_names, names, dynamic_axes, verbose)
         if simplify:
-            simplify_in_place(tmp_name)
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+            simplify_in_place(str(tmp))
     return ExportResult(out, opset, input_names, names, dynamic, raw, _trace_warnings(caught))
 
 

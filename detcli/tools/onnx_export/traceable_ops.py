@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torchvision.ops import nms as tv_nms
 
-from detcli.models.post_processing import _nms_settings
+from detcli.models.post_processing import nms_settings
 from detcli.models.task_modules.bbox_coder import apply_deltas
 
 
@@ -131,7 +131,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, n
         scores, keep = scores.sort(descending=True)
         return torch.cat([boxes[keep], scores[:, None]], -1), keep
     class_agnostic = nms_cfg.get("class_agnostic", class_agnostic)
-    settings = _nms_settings(nms_cfg)
+    settings = nms_settings(nms_cfg)
     settings.pop("split_thr")
     max_num = settings.pop("max_num")
     if class_agnostic:
