@@ -22,13 +22,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}(?:\.[^.]*)?$")
+# the random part and extension are absent in the temp names of detcli 0.x checkpoint saves
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)(?:-[0-9a-f]{8}(?:\.[^.]*)?)?$")
 
 
 def temp_file_writer(name: str) -> tuple[str, int] | None:
     """``(target name, writer pid)`` when ``name`` is one of this module's temp files, else None.
 
-    A temp file whose writer is gone was left by a write that was killed mid-way.
+    A temp file whose writer is gone was left by a write that was killed mid-way; the older
+    ``.<name>.tmp-<pid>`` form of earlier checkpoint saves is recognised too.
     """
     match = _TEMP_NAME.match(name)
     return (match["name"], int(match["pid"])) if match else None

@@ -70,10 +70,15 @@ def test_a_temp_path_keeps_the_extension_and_names_its_writer(tmp_path):
     assert (tmp_path / "clip").read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("name", ["epoch_1.pth", ".epoch_1.pth.tmp-12", ".epoch_1.pth.tmp-x-0123abcd.pth",
-                                  "a.pth.tmp-12-0123abcd.pth"])
+@pytest.mark.parametrize("name", ["epoch_1.pth", ".epoch_1.pth.tmp-x-0123abcd.pth", "a.pth.tmp-12-0123abcd.pth",
+                                  ".epoch_1.pth.tmp-12-xyz"])
 def test_other_names_are_no_temp_files(name):
     assert temp_file_writer(name) is None
+
+
+def test_the_older_checkpoint_temp_name_is_recognised():
+    """Killed saves of earlier versions left ``.iter_3.pth.tmp-PID``; start-up clean-up must find them."""
+    assert temp_file_writer(".iter_3.pth.tmp-4242") == ("iter_3.pth", 4242)
 
 
 def test_a_writer_killed_mid_write_leaves_only_a_temp_file_that_names_it(tmp_path):
