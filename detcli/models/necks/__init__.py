@@ -1,5 +1,9 @@
 """Necks."""
 
+from .bfp import BFP
 from .fpn import FPN
+from .hrfpn import HRFPN
+from .nas_fpn import NASFPN
+from .pafpn import PAFPN
 
-__all__ = ["FPN"]
+__all__ = ["FPN", "PAFPN", "HRFPN", "NASFPN", "BFP"]

@@ -8,8 +8,10 @@ from .bbox_heads import (
     Shared2FCBBoxHead,
     Shared4Conv1FCBBoxHead,
 )
+from .cascade_roi_head import CascadeRoIHead
 from .double_roi_head import DoubleHeadRoIHead
-from .mask_heads import FCNMaskHead
+from .htc_roi_head import HybridTaskCascadeRoIHead
+from .mask_heads import FCNMaskHead, FusedSemanticHead, HTCMaskHead
 from .roi_extractors import BaseRoIExtractor, SingleRoIExtractor
 from .shared_heads import ResLayer
 from .standard_roi_head import StandardRoIHead
@@ -18,5 +20,5 @@ from .test_mixins import BBoxTestMixin, MaskTestMixin
 __all__ = [
     "BaseRoIHead", "StandardRoIHead", "DoubleHeadRoIHead", "BBoxTestMixin", "MaskTestMixin",
     "BBoxHead", "ConvFCBBoxHead", "Shared2FCBBoxHead", "Shared4Conv1FCBBoxHead", "DoubleConvFCBBoxHead",
-    "FCNMaskHead", "BaseRoIExtractor", "SingleRoIExtractor", "ResLayer",
+    "FCNMaskHead", "HTCMaskHead", "FusedSemanticHead", "CascadeRoIHead", "HybridTaskCascadeRoIHead", "BaseRoIExtractor", "SingleRoIExtractor", "ResLayer",
 ]
