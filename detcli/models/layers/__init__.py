@@ -6,6 +6,7 @@ from .base_module import BaseModule, ModuleDict, ModuleList, Sequential
 from .conv import build_conv_layer
 from .conv_module import ConvModule
 from .deform_conv import DeformConv2dPack, ModulatedDeformConv2dPack
+from .deform_roi_pool import DeformRoIPool, DeformRoIPoolPack, ModulatedDeformRoIPoolPack
 from .norm import build_norm_layer, infer_abbr, is_norm
 from .padding import PADDING_LAYERS, build_padding_layer
 from .roi_layers import RoIAlign, RoIPool
@@ -25,7 +26,8 @@ from .weight_init import (
 
 __all__ = [
     "Clamp", "build_activation_layer", "BaseModule", "ModuleDict", "ModuleList", "Sequential",
-    "build_conv_layer", "ConvModule", "DeformConv2dPack", "ModulatedDeformConv2dPack", "build_norm_layer",
+    "build_conv_layer", "ConvModule", "DeformConv2dPack", "ModulatedDeformConv2dPack", "DeformRoIPool",
+    "DeformRoIPoolPack", "ModulatedDeformRoIPoolPack", "build_norm_layer",
     "infer_abbr", "is_norm", "PADDING_LAYERS",
     "build_padding_layer", "RoIAlign", "RoIPool", "PixelShufflePack", "build_upsample_layer",
     "INITIALIZERS", "bias_init_with_prob", "caffe2_xavier_init", "constant_init", "initialize",
