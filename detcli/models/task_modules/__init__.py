@@ -12,6 +12,7 @@ from .builder import (
     build_sampler,
 )
 from .iou_calculator import BboxOverlaps2D
+from .libra_samplers import CombinedSampler, InstanceBalancedPosSampler, IoUBalancedNegSampler
 from .samplers import BaseSampler, PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
@@ -19,5 +20,5 @@ __all__ = [
     "MaxIoUAssigner", "BaseBBoxCoder", "DeltaXYWHBBoxCoder", "bbox2delta", "delta2bbox",
     "build_anchor_generator", "build_assigner", "build_bbox_coder", "build_iou_calculator",
     "build_prior_generator", "build_sampler", "BboxOverlaps2D", "BaseSampler", "PseudoSampler",
-    "RandomSampler", "SamplingResult",
+    "RandomSampler", "SamplingResult", "CombinedSampler", "InstanceBalancedPosSampler", "IoUBalancedNegSampler",
 ]
