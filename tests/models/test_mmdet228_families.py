@@ -115,3 +115,31 @@ def test_every_other_228_config_builds_the_mmdetection_state_dict(name):
     if DETECTORS.get(model.type) is None:
         pytest.skip(f"{model.type} is not part of detcli yet")
     _check_build(path, name)
+
+
+def test_the_guides_hrnet_example_builds_with_hrfpn(tmp_path):
+    """The guide's ``_delete_=True`` example: Mask R-CNN with HRNetV2-W32 given by the 2.6-style
+    model-level ``pretrained``, HRFPN as the neck."""
+    config = tmp_path / "mask_rcnn_hrnetv2p_w32_guide.py"
+    config.write_text(f'''
+_base_ = '{REPO / "configs" / "mask_rcnn" / "mask_rcnn_r50_fpn_1x_coco.py"}'
+model = dict(
+    pretrained='open-mmlab://msra/hrnetv2_w32',
+    backbone=dict(
+        _delete_=True,
+        type='HRNet',
+        extra=dict(
+            stage1=dict(num_modules=1, num_branches=1, block='BOTTLENECK', num_blocks=(4, ), num_channels=(64, )),
+            stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(4, 4), num_channels=(32, 64)),
+            stage3=dict(num_modules=4, num_branches=3, block='BASIC', num_blocks=(4, 4, 4),
+                        num_channels=(32, 64, 128)),
+            stage4=dict(num_modules=3, num_branches=4, block='BASIC', num_blocks=(4, 4, 4, 4),
+                        num_channels=(32, 64, 128, 256)))),
+    neck=dict(_delete_=True, type='HRFPN', in_channels=[32, 64, 128, 256], out_channels=256))
+''')
+    cfg = Config.fromfile(str(config))
+    assert "depth" not in cfg.model.backbone  # _delete_ dropped ResNet's keys
+    model = build_detector(cfg.model)
+    assert model.backbone.init_cfg == dict(type="Pretrained", checkpoint="open-mmlab://msra/hrnetv2_w32")
+    ours = {key: list(value.shape) for key, value in model.state_dict().items()}
+    assert ours == _expected_shapes("hrnet/mask_rcnn_hrnetv2p_w32_1x_coco.py")
