@@ -4,7 +4,7 @@ Each tiny config inherits the real family config from ``configs/`` and only narr
 data and schedule, so the family's own model, test settings and (for HTC and NAS-FPN) pipelines
 are what runs: Cascade Mask R-CNN, HTC, Faster R-CNN with HRNet + HRFPN (the guide's
 ``_delete_=True`` example), PAFPN, DCN / DCNv2 / deformable RoI pooling, NAS-FPN RetinaNet,
-ResNeSt and Res2Net.
+ResNeSt, Res2Net and Grid R-CNN.
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ FAMILIES = {
                                   f"{R50_DCNV2}, {RPN}, roi_head=dict(bbox_roi_extractor=dict(out_channels=16, "
                                   "roi_layer=dict(output_channels=16, deform_fc_channels=16)), "
                                   f"bbox_head=dict(in_channels=16, fc_out_channels=16, num_classes=4)), {TEST}", False, 32),
+    "grid_rcnn": ("grid_rcnn/grid_rcnn_r50_fpn_gn-head_1x_coco.py",
+                  f"{R18}, {RPN}, roi_head=dict({BOX}, grid_roi_extractor=dict(out_channels=16), "
+                  "grid_head=dict(in_channels=16, point_feat_channels=4, num_convs=2, "
+                  f"norm_cfg=dict(type='GN', num_groups=9))), {TEST}", False, 32),
     "retinanet_nasfpn": ("nas_fpn/retinanet_r50_nasfpn_crop640_50e_coco.py",
                          "backbone=dict(base_channels=4, init_cfg=None), neck=dict(in_channels=[16, 32, 64, 128], "
                          "out_channels=16, stack_times=1), bbox_head=dict(num_classes=4, in_channels=16, "

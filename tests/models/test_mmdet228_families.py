@@ -1,4 +1,4 @@
-"""The cascade, HTC, HRNet, PAFPN, NAS-FPN, DCN, ResNeSt, Res2Net and Libra families against mmdetection 2.28.
+"""The cascade, HTC, HRNet, PAFPN, NAS-FPN, DCN, ResNeSt, Res2Net, Libra and Grid R-CNN families against mmdetection 2.28.
 
 Two facts recorded from mmdetection 2.28.2 (mmcv 1.7.2) are compared with what detcli does:
 - ``fixtures/configs/mmdet228_models3_configs.json.xz``: ``Config.fromfile`` of each config of these
@@ -51,6 +51,7 @@ ONE_PER_FAMILY = [
     "dcnv2/faster_rcnn_r50_fpn_mdconv_c3-c5_group4_1x_coco.py",
     "resnest/faster_rcnn_s50_fpn_syncbn-backbone+head_mstrain-range_1x_coco.py",
     "libra_rcnn/libra_retinanet_r50_fpn_1x_coco.py",
+    "grid_rcnn/grid_rcnn_r50_fpn_gn-head_1x_coco.py",
 ]
 
 
@@ -72,7 +73,7 @@ def _check_build(path: Path, name: str) -> None:
 def test_the_fixtures_cover_the_families():
     folders = {name.split("/")[0] for name in ALL_228}
     assert folders >= {"cascade_rcnn", "htc", "hrnet", "pafpn", "nas_fpn", "dcn", "dcnv2", "resnest", "res2net",
-                       "libra_rcnn"}
+                       "libra_rcnn", "grid_rcnn"}
     assert len(ALL_228) >= 90 and len(SHIPPED) >= 45 and set(ONE_PER_FAMILY) <= set(SHIPPED)
     assert set(REFERENCE_CONFIGS) >= set(SHIPPED)
 

@@ -4,10 +4,12 @@ from .base import BaseDetector
 from .cascade_rcnn import CascadeRCNN, HybridTaskCascade
 from .fast_rcnn import FastRCNN  # noqa: F401  (two-stage detectors)
 from .faster_rcnn import FasterRCNN  # noqa: F401
+from .grid_rcnn import GridRCNN
 from .mask_rcnn import MaskRCNN  # noqa: F401
 from .retinanet import RetinaNet
 from .rpn import RPN
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector  # noqa: F401
 
-__all__ = ["BaseDetector", "CascadeRCNN", "HybridTaskCascade", "RetinaNet", "RPN", "SingleStageDetector"]
+__all__ = ["BaseDetector", "CascadeRCNN", "GridRCNN", "HybridTaskCascade", "RetinaNet", "RPN",
+           "SingleStageDetector"]

@@ -47,3 +47,4 @@ class HybridTaskCascade(CascadeRCNN):
     @property
     def with_semantic(self) -> bool:
         return self.roi_head.with_semantic
+

@@ -10,8 +10,9 @@ from .bbox_heads import (
 )
 from .cascade_roi_head import CascadeRoIHead
 from .double_roi_head import DoubleHeadRoIHead
+from .grid_roi_head import GridRoIHead
 from .htc_roi_head import HybridTaskCascadeRoIHead
-from .mask_heads import FCNMaskHead, FusedSemanticHead, HTCMaskHead
+from .mask_heads import FCNMaskHead, FusedSemanticHead, GridHead, HTCMaskHead
 from .roi_extractors import BaseRoIExtractor, SingleRoIExtractor
 from .shared_heads import ResLayer
 from .standard_roi_head import StandardRoIHead
@@ -20,5 +21,5 @@ from .test_mixins import BBoxTestMixin, MaskTestMixin
 __all__ = [
     "BaseRoIHead", "StandardRoIHead", "DoubleHeadRoIHead", "BBoxTestMixin", "MaskTestMixin",
     "BBoxHead", "ConvFCBBoxHead", "Shared2FCBBoxHead", "Shared4Conv1FCBBoxHead", "DoubleConvFCBBoxHead",
-    "FCNMaskHead", "HTCMaskHead", "FusedSemanticHead", "CascadeRoIHead", "HybridTaskCascadeRoIHead", "BaseRoIExtractor", "SingleRoIExtractor", "ResLayer",
+    "FCNMaskHead", "HTCMaskHead", "GridHead", "FusedSemanticHead", "CascadeRoIHead", "HybridTaskCascadeRoIHead", "GridRoIHead", "BaseRoIExtractor", "SingleRoIExtractor", "ResLayer",
 ]

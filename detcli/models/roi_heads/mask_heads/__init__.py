@@ -2,8 +2,9 @@
 
 from .fcn_mask_head import FCNMaskHead
 from .fused_semantic_head import FusedSemanticHead
+from .grid_head import GridHead
 from .htc_mask_head import HTCMaskHead
 from .mask_paste import paste_masks_in_image
 from .mask_target import mask_target
 
-__all__ = ["FCNMaskHead", "FusedSemanticHead", "HTCMaskHead", "mask_target", "paste_masks_in_image"]
+__all__ = ["FCNMaskHead", "FusedSemanticHead", "GridHead", "HTCMaskHead", "mask_target", "paste_masks_in_image"]
