@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision.ops import deform_conv2d
 
 from detcli.errors import ConfigError
 from detcli.models.backbones import ResNet
@@ -89,14 +90,25 @@ def test_values_and_gradients_equal_the_direct_computation(cls, case):
     assert ours.abs().mean() > 0.1 and all(t.abs().sum() > 0 for t in grads)
 
 
-@pytest.mark.parametrize("cls", [DeformConv2dPack, ModulatedDeformConv2dPack])
-def test_gradcheck_in_double(cls):
-    torch.manual_seed(1)
-    layer = _randomised(cls(2, 3, 3, padding=1, deform_groups=2), scale=0.5).double()
-    x = torch.randn(1, 2, 5, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda inp, *params: torch.func.functional_call(
-        layer, dict(zip([n for n, _ in layer.named_parameters()], params)), (inp,)),
-        (x, *[p.detach().requires_grad_() for p in layer.parameters()]), eps=1e-6, atol=1e-5)
+@pytest.mark.parametrize("modulated", [False, True])
+def test_gradcheck_in_double(modulated):
+    """The op the layers run, with respect to input, offsets, weight, bias and (v2) masks."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 2, 4, 3, dtype=torch.float64, generator=g)
+    offset = torch.randn(1, 18, 4, 3, dtype=torch.float64, generator=g) * 0.7  # off the integer grid
+    weight = torch.randn(2, 2, 3, 3, dtype=torch.float64, generator=g)
+    bias = torch.randn(2, dtype=torch.float64, generator=g)
+    mask = torch.rand(1, 9, 4, 3, dtype=torch.float64, generator=g)
+    inputs = [t.requires_grad_() for t in (x, offset, weight, bias, mask)]
+    if modulated:
+        def op(x, offset, weight, bias, mask):
+            return deform_conv2d(x, offset, weight, bias, padding=(1, 1), mask=mask)
+    else:
+        inputs = inputs[:4]
+
+        def op(x, offset, weight, bias):
+            return deform_conv2d(x, offset, weight, bias, padding=(1, 1))
+    assert torch.autograd.gradcheck(op, tuple(inputs), eps=1e-6, atol=1e-5)
 
 
 @pytest.mark.skipif(not FIXTURE.is_file(), reason="no mmcv cases")
