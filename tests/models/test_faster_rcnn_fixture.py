@@ -24,7 +24,7 @@ import torch
 
 REFS = Path(os.environ.get("DETCLI_REFS", "/work/shared/refs")) / "models"
 IN_REPO = Path(__file__).resolve().parents[1] / "fixtures" / "models"
-TWO_STAGE_TYPES = {"FasterRCNN", "MaskRCNN", "CascadeRCNN", "HybridTaskCascade", "GridRCNN"}
+TWO_STAGE_TYPES = {"FasterRCNN", "MaskRCNN", "CascadeRCNN", "HybridTaskCascade", "GridRCNN", "SCNet"}
 
 
 def _fixture_dirs() -> list[Path]:

@@ -1,4 +1,4 @@
-"""The cascade, HTC, HRNet, PAFPN, NAS-FPN, DCN, ResNeSt, Res2Net, Libra and Grid R-CNN families against mmdetection 2.28.
+"""The cascade, HTC, HRNet, PAFPN, NAS-FPN, DCN, ResNeSt, Res2Net, Libra, Grid R-CNN and SCNet families against mmdetection 2.28.
 
 Two facts recorded from mmdetection 2.28.2 (mmcv 1.7.2) are compared with what detcli does:
 - ``fixtures/configs/mmdet228_models3_configs.json.xz``: ``Config.fromfile`` of each config of these
@@ -52,6 +52,7 @@ ONE_PER_FAMILY = [
     "resnest/faster_rcnn_s50_fpn_syncbn-backbone+head_mstrain-range_1x_coco.py",
     "libra_rcnn/libra_retinanet_r50_fpn_1x_coco.py",
     "grid_rcnn/grid_rcnn_r50_fpn_gn-head_1x_coco.py",
+    "scnet/scnet_r50_fpn_1x_coco.py",
 ]
 
 
@@ -73,7 +74,7 @@ def _check_build(path: Path, name: str) -> None:
 def test_the_fixtures_cover_the_families():
     folders = {name.split("/")[0] for name in ALL_228}
     assert folders >= {"cascade_rcnn", "htc", "hrnet", "pafpn", "nas_fpn", "dcn", "dcnv2", "resnest", "res2net",
-                       "libra_rcnn", "grid_rcnn"}
+                       "libra_rcnn", "grid_rcnn", "scnet"}
     assert len(ALL_228) >= 90 and len(SHIPPED) >= 45 and set(ONE_PER_FAMILY) <= set(SHIPPED)
     assert set(REFERENCE_CONFIGS) >= set(SHIPPED)
 

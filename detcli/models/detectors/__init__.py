@@ -8,8 +8,9 @@ from .grid_rcnn import GridRCNN
 from .mask_rcnn import MaskRCNN  # noqa: F401
 from .retinanet import RetinaNet
 from .rpn import RPN
+from .scnet import SCNet
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector  # noqa: F401
 
-__all__ = ["BaseDetector", "CascadeRCNN", "GridRCNN", "HybridTaskCascade", "RetinaNet", "RPN",
+__all__ = ["BaseDetector", "CascadeRCNN", "GridRCNN", "HybridTaskCascade", "RetinaNet", "RPN", "SCNet",
            "SingleStageDetector"]

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from detcli.errors import ConfigError
 from detcli.models.layers import ModuleList
@@ -187,12 +188,17 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
         return losses
 
     # -- inference -----------------------------------------------------------------------
+    @property
+    def final_mask_head(self):
+        """The mask head that pastes the masks: the last stage's (or the only one, as in SCNet)."""
+        return self.mask_head[-1] if isinstance(self.mask_head, nn.ModuleList) else self.mask_head
+
     def _empty_results(self, num_imgs: int) -> list:
         bbox_results = [[np.zeros((0, 5), dtype=np.float32) for _ in range(self.bbox_head[-1].num_classes)]
                         for _ in range(num_imgs)]
         if not self.with_mask:
             return bbox_results
-        return [(b, [[] for _ in range(self.mask_head[-1].num_classes)]) for b in bbox_results]
+        return [(b, [[] for _ in range(self.final_mask_head.num_classes)]) for b in bbox_results]
 
     def _stage_forward_test(self, stage: int, x, rois: torch.Tensor, **kwargs) -> dict:
         """Hook for subclasses whose box branch sees more than the RoI features (HTC's semantic features)."""
@@ -248,7 +254,7 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
         return [self._mask_forward(i, x, mask_rois)["mask_pred"].sigmoid() for i in range(self.num_stages)]
 
     def _simple_test_masks(self, x, img_metas, det_bboxes, det_labels, rescale, **kwargs) -> list:
-        num_classes = self.mask_head[-1].num_classes
+        num_classes = self.final_mask_head.num_classes
         if all(b.shape[0] == 0 for b in det_bboxes):
             return [[[] for _ in range(num_classes)] for _ in det_bboxes]
         scale_factors = [meta["scale_factor"] for meta in img_metas]
@@ -265,7 +271,7 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
                 continue
             merged = merge_aug_masks([p[i].cpu().numpy() for p in stage_probs], [[meta]] * self.num_stages,
                                      self.test_cfg)
-            segm_results.append(self.mask_head[-1].get_seg_masks(
+            segm_results.append(self.final_mask_head.get_seg_masks(
                 merged, boxes[i], det_labels[i], self.test_cfg, meta["ori_shape"], scale_factors[i], rescale))
         return segm_results
 
@@ -302,7 +308,7 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
         if not self.with_mask:
             return [bbox_result]
         if det_bboxes.shape[0] == 0:
-            return [(bbox_result, [[] for _ in range(self.mask_head[-1].num_classes)])]
+            return [(bbox_result, [[] for _ in range(self.final_mask_head.num_classes)])]
         aug_masks, aug_metas = [], []
         for x, img_meta, extra in zip(features, img_metas, aug_kwargs):
             meta = img_meta[0]
@@ -313,7 +319,7 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
                 aug_metas.append(img_meta)
         merged = merge_aug_masks(aug_masks, aug_metas, self.test_cfg)
         # masks are pasted at the original scale, whatever rescale says
-        segm_result = self.mask_head[-1].get_seg_masks(merged, det_bboxes, det_labels, self.test_cfg,
+        segm_result = self.final_mask_head.get_seg_masks(merged, det_bboxes, det_labels, self.test_cfg,
                                                        img_metas[0][0]["ori_shape"], scale_factor=np.ones(4),
                                                        rescale=False)
         return [(bbox_result, segm_result)]

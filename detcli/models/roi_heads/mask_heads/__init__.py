@@ -6,5 +6,15 @@ from .grid_head import GridHead
 from .htc_mask_head import HTCMaskHead
 from .mask_paste import paste_masks_in_image
 from .mask_target import mask_target
+from .scnet_heads import (
+    FeatureRelayHead,
+    GlobalContextHead,
+    SCNetMaskHead,
+    SCNetSemanticHead,
+    SimplifiedBasicBlock,
+)
 
-__all__ = ["FCNMaskHead", "FusedSemanticHead", "GridHead", "HTCMaskHead", "mask_target", "paste_masks_in_image"]
+__all__ = [
+    "FCNMaskHead", "FusedSemanticHead", "GridHead", "HTCMaskHead", "FeatureRelayHead", "GlobalContextHead",
+    "SCNetMaskHead", "SCNetSemanticHead", "SimplifiedBasicBlock", "mask_target", "paste_masks_in_image",
+]
