@@ -4,7 +4,8 @@ Each tiny config inherits the real family config from ``configs/`` and only narr
 data and schedule, so the family's own model, test settings and (for HTC and NAS-FPN) pipelines
 are what runs: Cascade Mask R-CNN, HTC, Faster R-CNN with HRNet + HRFPN (the guide's
 ``_delete_=True`` example), PAFPN, DCN / DCNv2 / deformable RoI pooling, NAS-FPN RetinaNet,
-ResNeSt, Res2Net and Grid R-CNN.
+ResNeSt, Res2Net, Grid R-CNN, Libra R-CNN and SCNet (without its semantic branch: the shapes set has no
+stuff maps).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ CASCADE_BOXES = "bbox_roi_extractor=dict(out_channels=16), bbox_head=[" + ", ".j
     f"bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.0] * 4, target_stds={std}), "
     "loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))" for std in STDS) + "]"
 CASCADE_MASKS = "mask_roi_extractor=dict(out_channels=16), mask_head=dict(in_channels=16, conv_out_channels=16, num_classes=4)"
+SCNET_BOXES = CASCADE_BOXES.replace("type='Shared2FCBBoxHead'", "type='SCNetBBoxHead', num_shared_fcs=2")
 HTC_MASKS = "mask_roi_extractor=dict(out_channels=16), mask_head=[" + ", ".join(
     f"dict(type='HTCMaskHead', with_conv_res={i > 0}, num_convs=2, in_channels=16, conv_out_channels=16, "
     "num_classes=4)" for i in range(3)) + "]"
@@ -106,6 +108,16 @@ FAMILIES = {
                   f"{R18}, {RPN}, roi_head=dict({BOX}, grid_roi_extractor=dict(out_channels=16), "
                   "grid_head=dict(in_channels=16, point_feat_channels=4, num_convs=2, "
                   f"norm_cfg=dict(type='GN', num_groups=9))), {TEST}", False, 32),
+    "libra_faster_rcnn": ("libra_rcnn/libra_faster_rcnn_r50_fpn_1x_coco.py",
+                          "backbone=dict(base_channels=4, init_cfg=None), neck=[dict(type='FPN', in_channels=[16, 32, "
+                          "64, 128], out_channels=16, num_outs=5), dict(type='BFP', in_channels=16, num_levels=5, "
+                          f"refine_level=2, refine_type='non_local')], {RPN}, roi_head=dict({BOX}), {TEST}", False, 32),
+    "scnet_without_semantic": ("scnet/scnet_r50_fpn_1x_coco.py",
+                               f"{R18}, {RPN}, roi_head=dict({SCNET_BOXES}, mask_roi_extractor=dict(out_channels=16), "
+                               "mask_head=dict(in_channels=16, conv_out_channels=16, num_convs=2, num_classes=4), "
+                               "semantic_head=None, semantic_roi_extractor=None, glbctx_head=dict(in_channels=16, "
+                               "conv_out_channels=16, num_convs=2, num_classes=4), feat_relay_head=dict("
+                               f"in_channels=16, out_conv_channels=16)), {TEST}", True, 32),
     "retinanet_nasfpn": ("nas_fpn/retinanet_r50_nasfpn_crop640_50e_coco.py",
                          "backbone=dict(base_channels=4, init_cfg=None), neck=dict(in_channels=[16, 32, 64, 128], "
                          "out_channels=16, stack_times=1), bbox_head=dict(num_classes=4, in_channels=16, "
@@ -152,8 +164,9 @@ def test_train_test_infer(family, shapes, tmp_path, capsys):
     lines = [json.loads(line) for line in next(work.glob("*.log.json")).read_text().splitlines()[1:]]
     train = [d for d in lines if d.get("mode") == "train"]
     assert len(train) == 2 and all(np.isfinite(d["loss"]) for d in train)
-    if family in ("cascade_mask_rcnn", "htc_without_semantic"):
-        assert {"s0.loss_cls", "s1.loss_bbox", "s2.loss_mask", "s2.acc"} <= set(train[0])
+    if family in ("cascade_mask_rcnn", "htc_without_semantic", "scnet_without_semantic"):
+        assert {"s0.loss_cls", "s1.loss_bbox", "s2.acc"} <= set(train[0])
+        assert "s2.loss_mask" in train[0] or {"loss_mask", "loss_glbctx"} <= set(train[0])
     checkpoint = work / "latest.pth"
 
     out = tmp_path / "results.pkl"
