@@ -168,10 +168,22 @@ def build_from_cfg(cfg: Mapping | None, registry: Registry, default_args: Mappin
         raise TypeError(f"{getattr(obj_cls, '__name__', obj_cls)}: {err}") from err
 
 
+class ModelRegistry(Registry):
+    """The model-part registry: a list of configs builds a ``Sequential`` of the parts, in order
+    (mmdetection 2.x's ``neck=[dict(type='FPN', ...), dict(type='BFP', ...)]``; keys ``neck.0.*``)."""
+
+    def build(self, cfg: Mapping | list | None, default_args: Mapping | None = None) -> Any:
+        if isinstance(cfg, list):
+            from detcli.models.layers import Sequential
+
+            return Sequential(*(build_from_cfg(part, self, default_args) for part in cfg))
+        return super().build(cfg, default_args)
+
+
 # ---------------------------------------------------------------------------
 # Every registry of the project.
 # ---------------------------------------------------------------------------
-MODELS = Registry("models", populate="detcli.models")
+MODELS = ModelRegistry("models", populate="detcli.models")
 BACKBONES = MODELS
 NECKS = MODELS
 HEADS = MODELS

@@ -143,10 +143,16 @@ def test_a_regnet_detector_trains_one_step():
 
 
 def test_dcn_reaches_only_the_chosen_stages():
-    """Deformable convolution is handed to the blocks of the stages in stage_with_dcn (refused there until
-    the blocks support it); stages without it build as usual."""
+    """Deformable convolution replaces the 3x3 conv of every block in the stages of stage_with_dcn and
+    of no other block (the mdconv RegNet config's state dict is checked against 2.28 above)."""
     tiny = SHAPES["tiny_arch"]
     dcn = dict(type="DCNv2", deform_groups=1, fallback_on_stride=False)
-    RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, False, False, False))
-    with pytest.raises(ConfigError, match="deformable convolution"):
-        RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, True, True, True))
+    plain = RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, False, False, False))
+    assert not any("conv_offset" in key for key in plain.state_dict())
+    model = RegNet(arch=tiny, dcn=dcn, stage_with_dcn=(False, True, True, True))
+    stages_with_offsets = {key.split(".")[0] for key in model.state_dict() if "conv2.conv_offset" in key}
+    assert stages_with_offsets == {"layer2", "layer3", "layer4"}
+    model.eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 40, 56))
+    assert [tuple(o.shape[-2:]) for o in outs] == [tuple(o.shape[-2:]) for o in plain.eval()(torch.randn(1, 3, 40, 56))]

@@ -117,8 +117,8 @@ def test_zero_init_residual_and_checkpointing():
 
 
 def test_unsupported_and_invalid_options_fail_clearly():
-    with pytest.raises(ConfigError, match="deformable"):
-        BACKBONES.build(dict(type="ResNet", depth=50, dcn=dict(type="DCN")))
+    with pytest.raises(ConfigError, match="deformable"):  # DCN replaces the 3x3 conv of bottlenecks only
+        BACKBONES.build(dict(type="ResNet", depth=18, dcn=dict(type="DCN"), stage_with_dcn=(False, True, True, True)))
     with pytest.raises(ConfigError, match="invalid depth"):
         BACKBONES.build(dict(type="ResNet", depth=42))
     with pytest.raises(ConfigError, match="at the same time"):

@@ -22,7 +22,7 @@ from detcli.errors import ConfigError
 from detcli.models.layers import BaseModule, build_conv_layer, build_norm_layer
 from detcli.registry import BACKBONES
 
-from .resnet import Bottleneck, ResNet, _reject_unsupported
+from .resnet import Bottleneck, ResNet, _reject_plugins
 
 
 class RegNetBottleneck(Bottleneck):
@@ -111,7 +111,7 @@ class RegNet(ResNet):
         if init_cfg and pretrained:
             raise ConfigError("backbone: init_cfg and pretrained cannot be set at the same time",
                               hint="use init_cfg=dict(type='Pretrained', checkpoint=...)")
-        _reject_unsupported(None, plugins)  # dcn goes to the blocks of the stages in stage_with_dcn
+        _reject_plugins(plugins)  # dcn goes to the blocks of the stages in stage_with_dcn
 
         widths, num_stages = regnet_block_widths(arch["w0"], arch["wa"], arch["wm"], arch["depth"])
         stage_widths, stage_blocks = stages_from_blocks(widths)

@@ -21,14 +21,22 @@ from detcli.registry import BACKBONES
 from .res_layer import ResLayer
 
 
-def _reject_unsupported(dcn: Mapping | None, plugins: Sequence | None) -> None:
-    if dcn is not None:
-        raise ConfigError(
-            f"ResNet: deformable convolution (dcn={dict(dcn)}) is not supported",
-            hint="remove 'dcn' and 'stage_with_dcn' from the backbone config",
-        )
+def _reject_plugins(plugins: Sequence | None) -> None:
     if plugins:
         raise ConfigError("ResNet: plugins are not supported", hint="remove 'plugins' from the backbone config")
+
+
+def _conv2_cfg(dcn: Mapping | None, conv_cfg: Mapping | None) -> Mapping | None:
+    """The conv cfg of a bottleneck's 3x3 conv: the ``dcn`` cfg (minus its own keys) when one is given."""
+    if dcn is None:
+        return conv_cfg
+    dcn = dict(dcn)
+    if dcn.pop("fallback_on_stride", False):
+        return conv_cfg
+    if conv_cfg is not None:
+        raise ConfigError(f"ResNet: conv_cfg={dict(conv_cfg)} cannot be combined with dcn",
+                          hint="use conv_cfg=None with dcn=dict(type='DCN', ...)")
+    return dcn
 
 
 class _ResidualBlock(BaseModule):
@@ -62,7 +70,10 @@ class BasicBlock(_ResidualBlock):
                  dcn: Mapping | None = None, plugins: Sequence | None = None,
                  init_cfg: Mapping | None = None) -> None:
         super().__init__(init_cfg)
-        _reject_unsupported(dcn, plugins)
+        if dcn is not None:
+            raise ConfigError("ResNet: deformable convolution needs Bottleneck blocks (depth 50 or more)",
+                              hint="remove 'dcn' or use depth=50/101/152")
+        _reject_plugins(plugins)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride, padding=dilation,
@@ -105,7 +116,7 @@ class Bottleneck(_ResidualBlock):
         super().__init__(init_cfg)
         if style not in ("pytorch", "caffe"):
             raise ConfigError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")
-        _reject_unsupported(dcn, plugins)
+        _reject_plugins(plugins)
         self.inplanes = inplanes
         self.planes = planes
         self.stride = stride
@@ -114,7 +125,8 @@ class Bottleneck(_ResidualBlock):
         self.with_cp = with_cp
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
-        self.with_dcn = False
+        self.dcn = dcn
+        self.with_dcn = dcn is not None
         self.with_plugins = False
         self.conv1_stride, self.conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
         width = planes if groups == 1 else math.floor(planes * (base_width / base_channels)) * groups
@@ -124,8 +136,8 @@ class Bottleneck(_ResidualBlock):
         self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, width, kernel_size=1, stride=self.conv1_stride, bias=False)
         self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(conv_cfg, width, width, kernel_size=3, stride=self.conv2_stride,
-                                      padding=dilation, dilation=dilation, groups=groups, bias=False)
+        self.conv2 = build_conv_layer(_conv2_cfg(dcn, conv_cfg), width, width, kernel_size=3,
+                                      stride=self.conv2_stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
         self.add_module(self.norm2_name, norm2)
         self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, kernel_size=1, bias=False)
         self.add_module(self.norm3_name, norm3)
@@ -198,7 +210,10 @@ class ResNet(BaseModule):
         if init_cfg and pretrained:
             raise ConfigError("backbone: init_cfg and pretrained cannot be set at the same time",
                               hint="use init_cfg=dict(type='Pretrained', checkpoint=...)")
-        _reject_unsupported(dcn, plugins)
+        _reject_plugins(plugins)
+        if dcn is not None and len(stage_with_dcn) != num_stages:
+            raise ConfigError(f"ResNet stage_with_dcn {tuple(stage_with_dcn)} needs one entry per stage "
+                              f"(num_stages={num_stages})")
         if not 1 <= num_stages <= 4:
             raise ConfigError(f"ResNet num_stages must be 1..4, got {num_stages}")
         if not len(strides) == len(dilations) == num_stages:
@@ -248,7 +263,8 @@ class ResNet(BaseModule):
             res_layer = self.make_res_layer(
                 block=self.block, inplanes=self.inplanes, planes=planes, num_blocks=num_blocks,
                 stride=strides[i], dilation=dilations[i], style=style, avg_down=avg_down, with_cp=with_cp,
-                conv_cfg=conv_cfg, norm_cfg=norm_cfg, init_cfg=block_init_cfg)
+                conv_cfg=conv_cfg, norm_cfg=norm_cfg, dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
+                init_cfg=block_init_cfg)
             self.inplanes = planes * self.block.expansion
             name = f"layer{i + 1}"
             self.add_module(name, res_layer)

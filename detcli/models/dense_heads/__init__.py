@@ -7,9 +7,10 @@ from .base_dense_head import BaseDenseHead
 from .fcos_head import FCOSHead
 from .gfl_head import GFLHead
 from .retina_head import RetinaHead
+from .retina_sepbn_head import RetinaSepBNHead
 from .rpn_head import RPNHead
 from .ssd_head import SSDHead
 from .yolo_head import YOLOV3Head
 
 __all__ = ["AnchorFreeHead", "AnchorHead", "ATSSHead", "BaseDenseHead", "FCOSHead", "GFLHead", "RetinaHead",
-           "RPNHead", "SSDHead", "YOLOV3Head"]
+           "RetinaSepBNHead", "RPNHead", "SSDHead", "YOLOV3Head"]

@@ -14,6 +14,7 @@ from .builder import (
 )
 from .grid_assigner import GridAssigner
 from .iou_calculator import BboxOverlaps2D
+from .libra_samplers import CombinedSampler, InstanceBalancedPosSampler, IoUBalancedNegSampler
 from .point_bbox_coders import DistancePointBBoxCoder, YOLOBBoxCoder
 from .point_generator import MlvlPointGenerator
 from .samplers import BaseSampler, PseudoSampler, RandomSampler, SamplingResult
@@ -25,5 +26,6 @@ __all__ = [
     "delta2bbox", "DistancePointBBoxCoder", "YOLOBBoxCoder", "build_anchor_generator", "build_assigner",
     "build_bbox_coder", "build_iou_calculator", "build_prior_generator", "build_sampler", "BboxOverlaps2D",
     "MlvlPointGenerator", "BaseSampler", "PseudoSampler", "RandomSampler", "SamplingResult",
-    "SSDAnchorGenerator", "YOLOAnchorGenerator",
+    "SSDAnchorGenerator", "YOLOAnchorGenerator", "CombinedSampler", "InstanceBalancedPosSampler",
+    "IoUBalancedNegSampler",
 ]

@@ -1,0 +1,11 @@
+# HTC with Res2Net-101, 20 epochs (box AP 47.5, mask AP 41.6).
+_base_ = '../htc/htc_r50_fpn_1x_coco.py'
+model = dict(
+    backbone=dict(
+        type='Res2Net',  # ResNet-D layout, each 3x3 conv split into 4 scales of 26 channels
+        depth=101,
+        scales=4,
+        base_width=26,
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://res2net101_v1d_26w_4s')))
+lr_config = dict(step=[16, 19])
+runner = dict(type='EpochBasedRunner', max_epochs=20)
