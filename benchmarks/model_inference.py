@@ -37,10 +37,11 @@ def build_detcli_model(config: Path) -> torch.nn.Module:
     model_cfg.test_cfg.rcnn.update(score_thr=0.05, max_per_img=100)
     model = build_detector(model_cfg)
     model.init_weights()
-    # as `det test` / `init_detector` prepare it: BatchNorm folded, channels-last on the CPU
+    # detcli's fast inference path (opt-in: `channels_last = True` and `det test --fuse-conv-bn`)
     from detcli.engine.inference_setup import prepare_for_inference
 
-    return prepare_for_inference(model, cfg, "cpu")
+    cfg.channels_last = True
+    return prepare_for_inference(model, cfg, "cpu", fuse_conv_bn=True)
 
 
 def build_torchvision_model() -> torch.nn.Module:

@@ -6,8 +6,8 @@ seconds per iteration and the peak memory the iterations add over the model's ow
 in a fresh process: ``ru_maxrss`` after minus before). The RPN assigner compares every anchor
 with every box (an anchors x boxes IoU matrix), the part that grows with both.
 
-``sizes``: inference of Faster R-CNN R50-FPN (random weights, prepared as ``init_detector``
-does) on square images of 320 to 1333 pixels a side: seconds per image and per megapixel.
+``sizes``: inference of Faster R-CNN R50-FPN (random weights, on detcli's fast inference path:
+channels-last, BatchNorm folded) on square images of 320 to 1333 pixels a side: seconds per image and per megapixel.
 
     .venv/bin/python benchmarks/scaling.py [--parts gts,sizes] [--threads 1]
 """

@@ -81,8 +81,8 @@ def init_detector(config: str | os.PathLike | Any, checkpoint: str | None = None
     provides the weights, and nothing is downloaded. Class names come from the
     checkpoint's meta; without them, from the config's test set (or COCO).
     ``model.cfg`` keeps the config (the test pipeline is read from it). BatchNorms are
-    folded into the convolutions (``fuse_conv_bn``; None: the config's ``fuse_conv_bn``,
-    default True; see ``detcli.engine.inference_setup``).
+    folded into the convolutions when ``fuse_conv_bn`` says so (None: the config's ``fuse_conv_bn``,
+    default False; see ``detcli.engine.inference_setup``).
     """
     from detcli.engine.inference_setup import prepare_for_inference
     from detcli.models import build_detector

@@ -19,7 +19,7 @@ def benchmark(
     log_interval: int = typer.Option(50, "--log-interval", help="Print the speed so far every N images."),
     fuse_conv_bn: bool | None = typer.Option(
         None, "--fuse-conv-bn/--no-fuse-conv-bn",
-        help="Fold BatchNorms into convs (faster; default: the config's fuse_conv_bn, True when absent)."),
+        help="Fold BatchNorms into convs (faster, last bits differ; default: the config's fuse_conv_bn, off when absent)."),
     num_warmup: int = typer.Option(5, "--num-warmup", help="First images left out of the figure (slow start-up)."),
     repeat_num: int = typer.Option(1, "--repeat-num", help="Measure this many times and report each and the mean."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),

@@ -40,7 +40,7 @@ def test(
     cfg_options: list[str] | None = cfg_options_option(),
     fuse_conv_bn: bool | None = typer.Option(
         None, "--fuse-conv-bn/--no-fuse-conv-bn",
-        help="Fold BatchNorms into convs (faster; default: the config's fuse_conv_bn, True when absent)."),
+        help="Fold BatchNorms into convs (faster, last bits differ; default: the config's fuse_conv_bn, off when absent)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA if available)."),
     gpu_collect: bool = typer.Option(False, "--gpu-collect", help="Gather results through the process group."),
     tmpdir: str | None = typer.Option(None, "--tmpdir", help="Shared folder for gathering results from processes."),

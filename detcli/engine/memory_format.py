@@ -2,16 +2,18 @@
 
 oneDNN's CPU convolutions run 10-40 % faster on channels-last tensors (measured on the
 shapes and R50-FPN models: training and inference, batch 1 and 8), so on the CPU detcli
-trains and infers channels-last unless the config says otherwise. Converting the weights
-is enough: a convolution whose weight is channels-last returns channels-last activations,
-and everything that reshapes them (RoI heads' ``flatten``) keeps the logical NCHW order,
-so checkpoints and results do not depend on the choice. On CUDA the default stays NCHW
-(channels-last pays off there only with mixed precision on tensor cores): set
-``channels_last = True`` in the config to opt in.
+trains channels-last unless the config says otherwise. Converting the weights is enough: a
+convolution whose weight is channels-last returns channels-last activations, and everything
+that reshapes them (RoI heads' ``flatten``) keeps the logical NCHW order, so checkpoints do
+not depend on the choice. Results do in their last bits (other convolution kernels), and a
+model that amplifies rounding (random weights, as in reference fixtures) can then change a
+detection, so inference stays NCHW, as mmdetection 2.x runs it, unless the config opts in. On
+CUDA the default stays NCHW for both (channels-last pays off there only with mixed precision
+on tensor cores).
 
 Config key (top level, not an mmdetection 2.x key; absent means ``None``)::
 
-    channels_last = None   # None: on for the CPU, off for CUDA; True/False: always/never
+    channels_last = None   # None: CPU training only; True/False: always/never
 """
 
 from __future__ import annotations
@@ -24,19 +26,19 @@ from torch import nn
 from detcli.errors import ConfigError
 
 
-def wants_channels_last(cfg: Any, device: torch.device | str) -> bool:
-    """Whether a model that runs on ``device`` under ``cfg`` should be channels-last."""
+def wants_channels_last(cfg: Any, device: torch.device | str, training: bool = True) -> bool:
+    """Whether a model that runs on ``device`` under ``cfg`` (to train, or for inference) should be channels-last."""
     setting = cfg.get("channels_last") if hasattr(cfg, "get") else None
     if setting is None:
-        return torch.device(device).type == "cpu"
+        return training and torch.device(device).type == "cpu"
     if not isinstance(setting, bool):
         raise ConfigError(f"channels_last must be True, False or None, got {setting!r}",
-                          hint="set channels_last = None in the config for the per-device default")
+                          hint="set channels_last = None in the config for the default (CPU training only)")
     return setting
 
 
-def apply_memory_format(model: nn.Module, cfg: Any, device: torch.device | str) -> nn.Module:
+def apply_memory_format(model: nn.Module, cfg: Any, device: torch.device | str, training: bool = True) -> nn.Module:
     """``model`` with its 4-d weights channels-last when ``wants_channels_last``; in place."""
-    if wants_channels_last(cfg, device):
+    if wants_channels_last(cfg, device, training):
         model.to(memory_format=torch.channels_last)
     return model

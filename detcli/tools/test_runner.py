@@ -39,7 +39,7 @@ class TestOptions:
     gpu_id: int = 0
     launcher: str = "none"
     cfg_options: dict[str, Any] = field(default_factory=dict)
-    fuse_conv_bn: bool | None = None  # None: the config's fuse_conv_bn (default True)
+    fuse_conv_bn: bool | None = None  # None: the config's fuse_conv_bn (default False)
     device: str | None = None
     gpu_collect: bool = False
     tmpdir: str | None = None

@@ -59,7 +59,7 @@ def test_prepared_model_is_fused_and_gives_the_same_detections():
     img = torch.randn(1, 3, 96, 128)
     plain = _tiny_model().eval()
     want = _detect(plain, img)
-    prepared = prepare_for_inference(_tiny_model(), Config(dict(model=TINY)), "cpu")
+    prepared = prepare_for_inference(_tiny_model(), Config(dict(model=TINY)), "cpu", fuse_conv_bn=True)
     assert not prepared.training and prepared.conv_bn_fused is True
     assert not any(isinstance(m, nn.BatchNorm2d) for m in prepared.modules())
     got = _detect(prepared, img)
@@ -70,7 +70,8 @@ def test_prepared_model_is_fused_and_gives_the_same_detections():
 
 
 @pytest.mark.parametrize(("cfg_value", "explicit", "fused"), [
-    (None, None, True), (True, None, True), (False, None, False), (False, True, True), (True, False, False)])
+    (None, None, False), (True, None, True), (False, None, False), (False, True, True), (True, False, False),
+    (None, True, True)])
 def test_config_key_and_explicit_choice(cfg_value, explicit, fused):
     cfg = Config(dict(model=TINY) if cfg_value is None else dict(model=TINY, fuse_conv_bn=cfg_value))
     assert wants_fused_conv_bn(cfg, explicit) is fused
@@ -89,7 +90,7 @@ def test_fused_model_refuses_weights_and_training(tmp_path):
 
     model = _tiny_model()
     torch.save({"state_dict": model.state_dict()}, tmp_path / "w.pth")
-    prepare_for_inference(model, Config(dict(model=TINY)), "cpu")
+    prepare_for_inference(model, Config(dict(model=TINY)), "cpu", fuse_conv_bn=True)
     with pytest.raises(DetError, match="cannot load .*w.pth: this model has its BatchNorm layers folded"):
         load_checkpoint(model, str(tmp_path / "w.pth"))
     with pytest.raises(DetError, match="cannot train: this model has its BatchNorm layers folded"):

@@ -21,11 +21,25 @@ two_stage = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(two_stage)
 
 
-def test_default_is_channels_last_on_cpu_only():
+def test_default_is_channels_last_for_cpu_training_only():
     assert wants_channels_last(Config({}), "cpu") is True
+    assert wants_channels_last(Config({}), "cpu", training=False) is False
     assert wants_channels_last(Config({}), torch.device("cuda", 0)) is False
     assert wants_channels_last(Config(dict(channels_last=True)), "cuda") is True
+    assert wants_channels_last(Config(dict(channels_last=True)), "cpu", training=False) is True
     assert wants_channels_last(Config(dict(channels_last=False)), "cpu") is False
+
+
+def test_init_detector_infers_nchw_unless_the_config_opts_in(tmp_path):
+    from detcli.apis import init_detector
+
+    cfg = Config(dict(model=copy.deepcopy(two_stage.tiny_cfg(with_mask=False))))
+    model = init_detector(cfg, device="cpu")
+    assert all(w.is_contiguous() for w in _conv_weights(model))
+    cfg = Config(dict(model=copy.deepcopy(two_stage.tiny_cfg(with_mask=False)), channels_last=True))
+    model = init_detector(cfg, device="cpu")
+    assert any(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+               for w in _conv_weights(model))
 
 
 def test_a_non_boolean_setting_is_a_config_error():

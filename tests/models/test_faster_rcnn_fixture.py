@@ -9,7 +9,7 @@ mask), where the pasted probability sits at the 0.5 threshold and the last float
 (cascades average three heads' masks there; a 1e-6 change of the input flips such pixels in
 either program, and so does running the convolutions channels-last).
 
-Prepared for inference (BatchNorms folded, channels-last, as ``det test`` runs), every BatchNorm that
+Prepared for inference with ``--fuse-conv-bn`` (BatchNorms folded, channels-last), every BatchNorm that
 follows a plain convolution is gone and the neck's features stay those of the model as built (relative
 difference < 5e-3). The tiny fixtures have random weights and random BatchNorm statistics, so some of
 them amplify rounding: a 1e-6 relative change of the input image moves their features by 1e-5 to
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no two-stage reference fi
 
 
 def _build(fixture: Path, prepared: bool = False):
-    """The model as built and loaded (``prepared``: then made ready as init_detector/det test do:
+    """The model as built and loaded (``prepared``: then made ready as ``det test --fuse-conv-bn`` does:
     BatchNorms folded into the convolutions, channels-last)."""
     from detcli.config import Config
     from detcli.engine.checkpoint import load_checkpoint
@@ -44,7 +44,7 @@ def _build(fixture: Path, prepared: bool = False):
     model = build_detector(cfg.model)
     load_checkpoint(model, str(fixture / "model.pth"), map_location="cpu")
     if prepared:
-        return cfg, prepare_for_inference(model, cfg, "cpu")
+        return cfg, prepare_for_inference(model, cfg, "cpu", fuse_conv_bn=True)
     return cfg, model.eval()
 
 
@@ -87,16 +87,17 @@ def test_state_dict_keys_and_shapes_match_the_reference():
         assert {k: v for k, v in ours.items() if expected[k] != v} == {}, f"{fixture.name}: shapes differ"
 
 
-def _mismatch(fixture: Path, cfg, model, mask_share: float = 1.0) -> str | None:
+def _mismatch(fixture: Path, cfg, model, mask_share: float = 1.0, detect=None) -> str | None:
     """What differs from the reference detections (boxes, then fewer than ``mask_share`` of the masks
-    agreeing), or None."""
+    agreeing), or None. ``detect(image_path)`` replaces the config's test pipeline + ``model``."""
     from pycocotools import mask as mask_utils
 
     reference = json.loads((fixture / "outputs.json").read_text())
     total = matched = 0
     mask_total = mask_equal = 0
     for name, expected in reference["images"].items():
-        result = _infer(cfg, model, fixture / "inputs" / name)
+        image = fixture / "inputs" / name
+        result = detect(image) if detect else _infer(cfg, model, image)
         bbox_result, segm_result = result if isinstance(result, tuple) else (result, None)
         assert len(bbox_result) == len(reference["classes"])
         for cls, ref_boxes in enumerate(expected["bboxes"]):
@@ -143,6 +144,17 @@ def test_detections_match_the_reference(fixture):
     cfg, model = _build(fixture)
     problem = _mismatch(fixture, cfg, model)
     assert problem is None, f"{fixture.name}: {problem}"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_init_detector_at_its_defaults_gives_the_reference_detections(fixture):
+    """The path users take (channels-last on the CPU, BatchNorm kept): exact even where rounding is amplified."""
+    from detcli.apis import inference_detector, init_detector
+
+    model = init_detector(str(fixture / "config.py"), str(fixture / "model.pth"), device="cpu")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    problem = _mismatch(fixture, model.cfg, model, detect=lambda image: inference_detector(model, str(image)))
+    assert problem is None, f"{fixture.name} through init_detector: {problem}"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
