@@ -46,8 +46,8 @@ def read_state_dict_keys(path: Path) -> dict[str, tuple[int, ...]]:
 
 def match_boxes(ref: np.ndarray, ours: np.ndarray) -> np.ndarray:
     """For each reference ``[x1, y1, x2, y2, score]`` row, the index of a distinct row of ours with
-    IoU > 0.99 (or, for boxes clipped to zero area, where IoU means nothing, every coordinate within
-    0.01 px) and |score difference| < 1e-3, or -1."""
+    IoU > 0.99 (or, for boxes of zero area, where IoU means nothing, every coordinate within
+    0.01 px or 1e-5 of its size, as for YOLO's unclipped boxes 1e5 px off the image) and |score difference| < 1e-3, or -1."""
     from torchvision.ops import box_iou
 
     found = np.full(len(ref), -1)
@@ -55,7 +55,9 @@ def match_boxes(ref: np.ndarray, ours: np.ndarray) -> np.ndarray:
         return found
     iou = box_iou(torch.from_numpy(np.asarray(ref[:, :4], np.float64)),
                   torch.from_numpy(np.asarray(ours[:, :4], np.float64))).numpy()
-    same_corners = np.abs(np.asarray(ref[:, None, :4], np.float64) - np.asarray(ours[None, :, :4], np.float64)).max(-1) < 1e-2
+    ref_corners = np.asarray(ref[:, None, :4], np.float64)
+    corner_tol = np.maximum(1e-2, 1e-5 * np.abs(ref_corners).max(-1))  # float32 rounding of far-off corners
+    same_corners = np.abs(ref_corners - np.asarray(ours[None, :, :4], np.float64)).max(-1) < corner_tol
     close = ((iou > 0.99) | same_corners) & (np.abs(ref[:, None, 4] - ours[None, :, 4]) < 1e-3)
     used: set[int] = set()
     for i, row in enumerate(close):
