@@ -73,6 +73,7 @@ def test_resnest_split_attention_blocks():
     net = ResNeSt(depth=50, base_channels=8, stem_channels=8, radix=2, reduction_factor=4, init_cfg=None).eval()
     outs = net(torch.randn(2, 3, 64, 64))
     assert [tuple(o.shape[1:]) for o in outs] == [(32, 16, 16), (64, 8, 8), (128, 4, 4), (256, 2, 2)]
+    assert net.output_channels() == [o.shape[1] for o in outs]  # what the neck in_channels check reads
     keys = set(net.state_dict())
     assert {"stem.0.weight", "layer2.0.conv2.conv.weight", "layer2.0.conv2.bn0.weight", "layer2.0.conv2.fc1.weight",
             "layer2.0.conv2.bn1.weight", "layer2.0.conv2.fc2.bias", "layer2.0.downsample.1.weight"} <= keys
@@ -87,6 +88,7 @@ def test_res2net_scales_and_stage_blocks():
     net = Res2Net(depth=50, base_channels=8, scales=4, base_width=26, init_cfg=None).eval()
     outs = net(torch.randn(1, 3, 64, 64))
     assert [tuple(o.shape[1:]) for o in outs] == [(32, 16, 16), (64, 8, 8), (128, 4, 4), (256, 2, 2)]
+    assert net.output_channels() == [o.shape[1] for o in outs]  # what the neck in_channels check reads
     first, later = net.layer2[0], net.layer2[1]
     assert first.stage_type == "stage" and later.stage_type == "normal" and hasattr(first, "pool")
     # width = floor(planes * base_width / base_channels) = 16 * 26 / 8, times 4 scales

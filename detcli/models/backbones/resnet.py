@@ -275,13 +275,17 @@ class ResNet(BaseModule):
     def output_channels(self) -> list[int]:
         """Channels of the feature maps ``forward`` returns (one per ``out_indices`` entry).
 
-        Read off the built stages (the last convolution of each stage's last block), so that
-        subclasses with other stage widths (RegNet, ResNeSt...) need no formula of their own.
+        Read off the built stages (the output convolution of each stage's last block: ``conv3`` of a
+        bottleneck, ``conv2`` of a basic block), so that subclasses with other stage widths (RegNet,
+        ResNeSt, Res2Net...) need no formula of their own.
         """
         widths = []
         for name in self.res_layers:
-            convs = [m for m in getattr(self, name)[-1].modules() if isinstance(m, nn.Conv2d)]
-            widths.append(convs[-1].out_channels)
+            block = getattr(self, name)[-1]
+            last = getattr(block, "conv3", None) or getattr(block, "conv2", None)
+            if last is None:  # a block of another layout: the last convolution it registers
+                last = [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1]
+            widths.append(last.out_channels)
         return [widths[i] for i in self.out_indices]
 
     def make_res_layer(self, **kwargs) -> ResLayer:
