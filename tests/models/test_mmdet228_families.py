@@ -5,8 +5,8 @@ Two facts recorded from mmdetection 2.28.2 (mmcv 1.7.2) are compared with what d
   families that ``configs/`` ships, as JSON; ours must load to the same dict;
 - ``fixtures/models/mmdet228_state_dict_shapes.json.xz``: the state_dict keys and shapes of
   ``build_detector(cfg.model)`` for every 2.28 config of these folders; ours must build the same.
-Configs that ``configs/`` does not ship are read from ``$MMDET_CONFIGS`` (a 2.28 config tree) when
-it is set (slow).
+Configs that ``configs/`` does not ship are read (slow) from ``$MMDET_CONFIGS`` (a 2.28 config tree)
+or else from the tree the ``mmdet_config_tree`` fixture fetches.
 """
 
 from __future__ import annotations
@@ -102,12 +102,11 @@ def test_every_shipped_config_builds_the_mmdetection_state_dict(name):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not MMDET_CONFIGS, reason="set MMDET_CONFIGS to a 2.28 config tree")
 @pytest.mark.parametrize("name", NOT_SHIPPED)
-def test_every_other_228_config_builds_the_mmdetection_state_dict(name):
-    path = Path(MMDET_CONFIGS) / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not there")
+def test_every_other_228_config_builds_the_mmdetection_state_dict(name, request):
+    tree = Path(MMDET_CONFIGS) if MMDET_CONFIGS else request.getfixturevalue("mmdet_config_tree")
+    path = tree / name
+    assert path.is_file(), f"{path} is missing from the 2.28 config tree"
     model = Config.fromfile(str(path)).model
     if DETECTORS.get(model.type) is None:
         pytest.skip(f"{model.type} is not part of detcli yet")
