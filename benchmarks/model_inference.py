@@ -26,7 +26,8 @@ MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 
 
-def build_detcli_model(config: Path) -> torch.nn.Module:
+def build_detcli_model(config: Path, fast: bool = True) -> torch.nn.Module:
+    """``fast``: channels-last and BatchNorm folded (opt-in); else as ``init_detector`` at its defaults."""
     from detcli.config import Config
     from detcli.models import build_detector
 
@@ -37,11 +38,11 @@ def build_detcli_model(config: Path) -> torch.nn.Module:
     model_cfg.test_cfg.rcnn.update(score_thr=0.05, max_per_img=100)
     model = build_detector(model_cfg)
     model.init_weights()
-    # detcli's fast inference path (opt-in: `channels_last = True` and `det test --fuse-conv-bn`)
+    # the fast path is opt-in: `channels_last = True` and `det test --fuse-conv-bn`
     from detcli.engine.inference_setup import prepare_for_inference
 
-    cfg.channels_last = True
-    return prepare_for_inference(model, cfg, "cpu", fuse_conv_bn=True)
+    cfg.channels_last = fast
+    return prepare_for_inference(model, cfg, "cpu", fuse_conv_bn=fast)
 
 
 def build_torchvision_model() -> torch.nn.Module:
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--path", choices=("fast", "default"), default="fast",
+                        help="detcli's opt-in fast inference path (channels-last, BatchNorm folded) or its defaults")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -90,7 +93,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     image = rng.integers(0, 256, size=(HEIGHT, WIDTH, 3), dtype=np.uint8)  # one RGB image for both
 
-    ours = build_detcli_model(args.config)
+    ours = build_detcli_model(args.config, fast=args.path == "fast")
     normalised = torch.from_numpy(((image.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1).copy())[None]
     meta = dict(
         filename="random.png", ori_filename="random.png", ori_shape=(HEIGHT, WIDTH, 3),
@@ -109,7 +112,7 @@ def main() -> None:
         return theirs([as_unit])
 
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, image {HEIGHT}x{WIDTH}, "
-          f"warmup={args.warmup}, runs={args.runs}")
+          f"warmup={args.warmup}, runs={args.runs}, detcli path={args.path}")
     ours_all, theirs_all = interleaved_seconds([run_ours, run_theirs], args.warmup, args.runs)
     ours_s, theirs_s = statistics.median(ours_all), statistics.median(theirs_all)
     rows = [("detcli FasterRCNN R50-FPN", ours_s, ours_all), ("torchvision fasterrcnn_resnet50_fpn", theirs_s, theirs_all)]
