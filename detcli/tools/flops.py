@@ -10,6 +10,9 @@ numbers compare with the model zoo:
 - a normalisation layer costs one FLOP per input element, two with an affine transform;
 - an activation (ReLU, LeakyReLU, ELU, PReLU, ReLU6) costs one FLOP per output element;
 - a pooling layer costs one FLOP per input element;
+- a deformable convolution (DCN, DCNv2) counts as the convolution it replaces, its kernel's
+  multiply-adds (mmcv's counter skips it, which would make a DCN model look cheaper than the
+  plain one); its bilinear sampling and DCNv2's mask product are not counted;
 - element-wise additions and resizing (FPN's top-down path, residual sums) are not
   counted, as in mmcv; they are listed with every other operator that has no FLOP
   formula here (RoIAlign, sigmoid...), never hidden.
@@ -71,6 +74,12 @@ def _conv_with_bias(inputs: list, outputs: list) -> int:
     return int(macs + (math.prod(out_shape) if has_bias else 0))
 
 
+def _deform_conv(inputs: list, outputs: list) -> int:
+    """``torchvision::deform_conv2d(input, weight, ...)``: the kernel's multiply-adds per output element."""
+    weight_shape, out_shape = _shape(inputs[1]), _shape(outputs[0])
+    return int(math.prod(out_shape) * math.prod(weight_shape[1:]))
+
+
 def _norm(weight_index: int):
     """Input elements, twice when the layer has an affine weight (the argument at ``weight_index``)."""
 
@@ -111,6 +120,7 @@ def mmcv_style_handles() -> dict[str, Any]:
 
     handles: dict[str, Any] = {
         "aten::_convolution": _named("conv", _conv_with_bias),
+        "torchvision::deform_conv2d": _named("deform_conv", _deform_conv),
         "aten::linear": linear_flop_jit,  # in_features * out_features per row; no bias, as mmcv
         "aten::addmm": addmm_flop_jit,
         "aten::matmul": matmul_flop_jit,

@@ -51,6 +51,19 @@ def test_single_conv_counts_macs_plus_bias():
     assert report.params == report.params_total == 8 * 3 * 3 * 3 + 8
 
 
+@pytest.mark.parametrize("modulated", [False, True], ids=["DCN", "DCNv2"])
+def test_deformable_conv_counts_as_the_conv_it_replaces(modulated):
+    from detcli.models.layers import DeformConv2dPack, ModulatedDeformConv2dPack
+
+    layer = (ModulatedDeformConv2dPack if modulated else DeformConv2dPack)(4, 8, 3, padding=1, deform_groups=2)
+    report = count_model(layer, (4, 10, 12), forward="forward")
+    out_elements = 10 * 12
+    offsets = 2 * (3 if modulated else 2) * 9  # per deformable group: (dy, dx[, mask]) per kernel tap
+    offset_conv = out_elements * offsets * (4 * 9 + 1)  # a plain conv with a bias
+    assert report.flops == out_elements * 8 * 4 * 9 + offset_conv
+    assert not any("deform_conv2d" in name for name in report.uncounted_ops)
+
+
 def test_tiny_backbone_matches_hand_formula():
     model = TinyBackbone()
     h, w = 32, 24
