@@ -9,7 +9,7 @@ mask), where the pasted probability sits at the 0.5 threshold and the last float
 (cascades average three heads' masks there; a 1e-6 change of the input flips such pixels in
 either program, and so does running the convolutions channels-last).
 
-Prepared for inference with ``--fuse-conv-bn`` (BatchNorms folded, channels-last), every BatchNorm that
+On the opt-in fast inference path (``--fuse-conv-bn`` and ``channels_last = True``), every BatchNorm that
 follows a plain convolution is gone and the neck's features stay those of the model as built (relative
 difference < 5e-3). The tiny fixtures have random weights and random BatchNorm statistics, so some of
 them amplify rounding: a 1e-6 relative change of the input image moves their features by 1e-5 to
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not FIXTURES, reason=f"no two-stage reference fi
 
 
 def _build(fixture: Path, prepared: bool = False):
-    """The model as built and loaded (``prepared``: then made ready as ``det test --fuse-conv-bn`` does:
+    """The model as built and loaded (``prepared``: then made ready for the opt-in fast inference path:
     BatchNorms folded into the convolutions, channels-last)."""
     from detcli.config import Config
     from detcli.engine.checkpoint import load_checkpoint
@@ -44,6 +44,7 @@ def _build(fixture: Path, prepared: bool = False):
     model = build_detector(cfg.model)
     load_checkpoint(model, str(fixture / "model.pth"), map_location="cpu")
     if prepared:
+        cfg.channels_last = True
         return cfg, prepare_for_inference(model, cfg, "cpu", fuse_conv_bn=True)
     return cfg, model.eval()
 
@@ -148,7 +149,7 @@ def test_detections_match_the_reference(fixture):
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
 def test_init_detector_at_its_defaults_gives_the_reference_detections(fixture):
-    """The path users take (channels-last on the CPU, BatchNorm kept): exact even where rounding is amplified."""
+    """The path users take by default (NCHW, BatchNorm kept): exact even where rounding is amplified."""
     from detcli.apis import inference_detector, init_detector
 
     model = init_detector(str(fixture / "config.py"), str(fixture / "model.pth"), device="cpu")
@@ -163,6 +164,8 @@ def test_prepared_for_inference_keeps_the_detections(fixture):
     kept = _batchnorms_after_other_convs(built)
     _, prepared = _build(fixture, prepared=True)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules()) == kept
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in prepared.modules()
+               if isinstance(m, torch.nn.Conv2d))
     image = next((fixture / "inputs").iterdir())
     built_features = _infer(cfg, built, image, features=True)
     for ours, theirs in zip(_infer(cfg, prepared, image, features=True), built_features):
