@@ -120,3 +120,34 @@ def test_grid_rcnn_trains_and_detects():
     with torch.no_grad():
         result = model(return_loss=False, rescale=True, img=[train_batch()["img"]], img_metas=[[meta()]])[0]
     assert len(result) == 2 and sum(len(r) for r in result) > 0 and all(r.shape[1] == 5 for r in result)
+
+
+def test_the_mask_head_segments_the_grid_refined_boxes():
+    """As in 2.x: masks are made for the boxes the grid head returns (rescaled), not for the box head's."""
+    import numpy as np
+
+    cfg = _grid_cfg()
+    masked = cascade_cfg("cascade", with_mask=True)["roi_head"]
+    cfg["roi_head"].update(mask_roi_extractor=masked["mask_roi_extractor"], mask_head=masked["mask_head"])
+    cfg["train_cfg"]["rcnn"]["mask_size"] = 28
+    cfg["test_cfg"]["rcnn"]["mask_thr_binary"] = 0.5
+    torch.manual_seed(0)
+    model = build(cfg).eval()
+    seen = []
+    segment = model.roi_head.simple_test_mask
+
+    def spy(x, img_metas, det_bboxes, det_labels, rescale=False):
+        seen.append([b.clone() for b in det_bboxes])
+        return segment(x, img_metas, det_bboxes, det_labels, rescale=rescale)
+
+    model.roi_head.simple_test_mask = spy
+    halved = dict(meta(), ori_shape=(48, 64, 3), scale_factor=np.full(4, 2.0, dtype=np.float32))
+    with torch.no_grad():
+        bbox_result, segm_result = model(return_loss=False, rescale=True, img=[train_batch()["img"]],
+                                         img_metas=[[halved]])[0]
+    boxes = np.concatenate(bbox_result)
+    assert len(boxes) > 0 and len(seen) == 1
+    given = seen[0][0].numpy()
+    assert sorted(map(tuple, given.round(4))) == sorted(map(tuple, boxes.round(4)))
+    assert [len(s) for s in segm_result] == [len(b) for b in bbox_result]
+    assert all(np.asarray(m).shape == (48, 64) for masks in segm_result for m in masks)

@@ -78,12 +78,11 @@ class GridRoIHead(StandardRoIHead):
         return bbox_results
 
     def simple_test(self, x, proposal_list, img_metas, proposals=None, rescale=False):
-        """Scored RoIs (NMS-ed, unrescaled) -> grid heatmaps of the survivors -> their boxes."""
+        """Scored RoIs (NMS-ed, unrescaled) -> grid heatmaps of the survivors -> their boxes, which the
+        mask head (if any) then segments."""
         det_bboxes, det_labels = self.simple_test_bboxes(x, img_metas, proposal_list, self.test_cfg, rescale=False)
         num_classes = self.bbox_head.num_classes
-        empty = [np.zeros((0, 5), dtype=np.float32) for _ in range(num_classes)]
         grid_rois = bbox2roi([b[:, :4] for b in det_bboxes])
-        bbox_results = [list(empty) for _ in det_bboxes]
         if grid_rois.shape[0] != 0:
             fused = self.grid_head(self._grid_feats(x, grid_rois))["fused"].split([len(b) for b in det_bboxes], 0)
             for i, meta in enumerate(img_metas):
@@ -92,7 +91,8 @@ class GridRoIHead(StandardRoIHead):
                 boxes = self.grid_head.get_bboxes(det_bboxes[i], fused[i], [meta])
                 if rescale:
                     boxes[:, :4] /= boxes.new_tensor(np.asarray(meta["scale_factor"], dtype=np.float32))
-                bbox_results[i] = bbox2result(boxes, det_labels[i], num_classes)
+                det_bboxes[i] = boxes
+        bbox_results = [bbox2result(boxes, labels, num_classes) for boxes, labels in zip(det_bboxes, det_labels)]
         if not self.with_mask:
             return bbox_results
         segm_results = self.simple_test_mask(x, img_metas, det_bboxes, det_labels, rescale=rescale)
