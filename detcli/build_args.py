@@ -20,9 +20,9 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from detcli.config.merging import DELETE_KEY
 from detcli.errors import ConfigError
 
-DELETE_KEY = "_delete_"
 _UNEXPECTED = re.compile(r"got an unexpected keyword argument '(\w+)'")
 
 

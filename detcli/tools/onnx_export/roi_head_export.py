@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from detcli.structures.boxes import clip_bboxes
+
 from . import traceable_ops as ops
 
 
@@ -60,7 +62,7 @@ def rcnn_detections(roi_head, feats: Sequence[torch.Tensor], proposals: torch.Te
     if bbox_pred is not None:
         bboxes = ops.decode_boxes(head.bbox_coder, rois[:, 1:], bbox_pred, img_hw)
     else:
-        bboxes = ops.clip_to_image(rois[:, 1:], img_hw)
+        bboxes = clip_bboxes(rois[:, 1:], img_hw)
     cfg = roi_head.test_cfg
     per_class = bbox_pred is not None and not head.reg_class_agnostic
     return ops.multiclass_nms(bboxes, scores, head.num_classes, per_class, cfg["score_thr"], cfg["nms"],

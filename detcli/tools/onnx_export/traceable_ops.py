@@ -24,6 +24,7 @@ from torchvision.ops import nms as tv_nms
 
 from detcli.models.post_processing import nms_settings
 from detcli.models.task_modules.bbox_coder import apply_deltas
+from detcli.structures.boxes import clip_bboxes
 
 
 def dynamic_min(n: int | torch.Tensor, k: int) -> int | torch.Tensor:
@@ -71,14 +72,8 @@ def delta2bbox(rois: torch.Tensor, deltas: torch.Tensor, means: Sequence[float],
     """
     bboxes = apply_deltas(rois, deltas, means, stds, wh_ratio_clip, add_ctr_clamp, ctr_clamp)
     if clip_border and max_hw is not None:
-        bboxes = clip_to_image(bboxes, max_hw)
+        bboxes = clip_bboxes(bboxes, max_hw)
     return bboxes.reshape(-1, deltas.shape[1])
-
-
-def clip_to_image(bboxes: torch.Tensor, max_hw: torch.Tensor) -> torch.Tensor:
-    """x clamped to ``[0, w]``, y to ``[0, h]`` (``bboxes`` ``(..., 4)``)."""
-    max_xy = torch.cat([max_hw, max_hw]).flip(-1).type_as(bboxes)
-    return torch.min(bboxes.clamp(min=0), max_xy)
 
 
 def decode_boxes(coder, priors: torch.Tensor, preds: torch.Tensor, max_hw: torch.Tensor) -> torch.Tensor:
