@@ -16,6 +16,7 @@ from detcli.registry import BBOX_ASSIGNERS, BBOX_SAMPLERS, HEADS, ROI_EXTRACTORS
 from detcli.structures.boxes import bbox2result, bbox2roi, bbox_mapping
 
 from .base_roi_head import BaseRoIHead
+from .standard_roi_head import DUMMY_MASK_ROIS
 from .test_mixins import BBoxTestMixin, MaskTestMixin
 
 
@@ -110,7 +111,7 @@ class CascadeRoIHead(BaseRoIHead, BBoxTestMixin, MaskTestMixin):
             outs += (bbox_results["cls_score"], bbox_results["bbox_pred"])
         if self.with_mask:
             for i in range(self.num_stages):
-                outs += (self._mask_forward(i, x, rois[:100])["mask_pred"],)
+                outs += (self._mask_forward(i, x, rois[:DUMMY_MASK_ROIS])["mask_pred"],)
         return outs
 
     def _bbox_forward(self, stage: int, x, rois: torch.Tensor) -> dict:

@@ -10,7 +10,7 @@ import torch
 from detcli.registry import HEADS, ROI_EXTRACTORS
 from detcli.structures.boxes import bbox2result, bbox2roi
 
-from .standard_roi_head import StandardRoIHead
+from .standard_roi_head import DUMMY_MASK_ROIS, StandardRoIHead
 
 
 @HEADS.register_module()
@@ -58,9 +58,9 @@ class GridRoIHead(StandardRoIHead):
         if self.with_bbox:
             bbox_results = self._bbox_forward(x, rois)
             outs += (bbox_results["cls_score"], bbox_results["bbox_pred"])
-        outs += (self.grid_head(self._grid_feats(x, rois[:100])),)
+        outs += (self.grid_head(self._grid_feats(x, rois[:DUMMY_MASK_ROIS])),)
         if self.with_mask:
-            outs += (self._mask_forward(x, rois[:100])["mask_pred"],)
+            outs += (self._mask_forward(x, rois[:DUMMY_MASK_ROIS])["mask_pred"],)
         return outs
 
     def _bbox_forward_train(self, x, sampling_results, gt_bboxes, gt_labels, img_metas) -> dict:

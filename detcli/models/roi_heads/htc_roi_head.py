@@ -12,6 +12,7 @@ from detcli.registry import HEADS, ROI_EXTRACTORS
 from detcli.structures.boxes import bbox2roi
 
 from .cascade_roi_head import CascadeRoIHead, weighted_stage_losses
+from .standard_roi_head import DUMMY_MASK_ROIS
 
 
 def _add_pooled(feats: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
@@ -80,18 +81,6 @@ class HybridTaskCascadeRoIHead(CascadeRoIHead):
             mask_feats = _add_pooled(mask_feats, self.semantic_roi_extractor([semantic_feat], rois))
         return mask_feats
 
-    def _mask_forward(self, stage: int, x, rois: torch.Tensor, semantic_feat=None) -> dict:
-        """Stage ``stage``'s mask logits (summed with the earlier stages' under mask information flow)."""
-        mask_feats = self._mask_feats(stage, x, rois, semantic_feat)
-        if not self.mask_info_flow:
-            return dict(mask_pred=self.mask_head[stage](mask_feats, return_feat=False))
-        last_feat = last_pred = None
-        for i in range(stage):
-            mask_pred, last_feat = self.mask_head[i](mask_feats, last_feat)
-            last_pred = mask_pred if last_pred is None else mask_pred + last_pred
-        mask_pred = self.mask_head[stage](mask_feats, last_feat, return_feat=False)
-        return dict(mask_pred=mask_pred if last_pred is None else mask_pred + last_pred)
-
     def forward_dummy(self, x, proposals: torch.Tensor) -> tuple:
         semantic_feat = self._semantic_feat(x)
         rois = bbox2roi([proposals])
@@ -100,7 +89,7 @@ class HybridTaskCascadeRoIHead(CascadeRoIHead):
             bbox_results = self._bbox_forward(i, x, rois, semantic_feat)
             outs += (bbox_results["cls_score"], bbox_results["bbox_pred"])
         if self.with_mask:
-            outs += tuple(self._stage_mask_logits(x, rois[:100], semantic_feat))
+            outs += tuple(self._stage_mask_logits(x, rois[:DUMMY_MASK_ROIS], semantic_feat))
         return outs
 
     # -- training ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from detcli.structures.boxes import bbox2roi
 
 from .cascade_roi_head import CascadeRoIHead, weighted_stage_losses
 from .htc_roi_head import _add_pooled
+from .standard_roi_head import DUMMY_MASK_ROIS
 
 
 @HEADS.register_module()
@@ -91,8 +92,8 @@ class SCNetRoIHead(CascadeRoIHead):
         for i in range(self.num_stages):
             bbox_results = self._bbox_forward(i, x, rois, **context)
             outs += (bbox_results["cls_score"], bbox_results["bbox_pred"])
-        relayed = self.feat_relay_head(bbox_results["relayed_feat"][:100]) if self.with_feat_relay else None
-        outs += (self._mask_forward(x, rois[:100], relayed_feat=relayed, **context)["mask_pred"],)
+        relayed = self.feat_relay_head(bbox_results["relayed_feat"][:DUMMY_MASK_ROIS]) if self.with_feat_relay else None
+        outs += (self._mask_forward(x, rois[:DUMMY_MASK_ROIS], relayed_feat=relayed, **context)["mask_pred"],)
         return outs
 
     # -- training ------------------------------------------------------------------------
@@ -145,9 +146,10 @@ class SCNetRoIHead(CascadeRoIHead):
 
     def _stage_mask_probs(self, x, mask_rois: torch.Tensor, semantic_feat=None, glbctx_feat=None) -> list:
         """One mask head, fed with the last box head's relayed features of the same RoIs."""
-        relayed = self._bbox_forward(-1, x, mask_rois, semantic_feat, glbctx_feat)["relayed_feat"]
+        relayed = None  # without a relay head the mask head takes no box-head features: skip that forward
         if self.with_feat_relay:
-            relayed = self.feat_relay_head(relayed)
+            relayed = self.feat_relay_head(
+                self._bbox_forward(-1, x, mask_rois, semantic_feat, glbctx_feat)["relayed_feat"])
         mask_pred = self._mask_forward(x, mask_rois, semantic_feat, glbctx_feat, relayed)["mask_pred"]
         return [mask_pred.sigmoid()]
 
