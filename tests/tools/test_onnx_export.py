@@ -212,12 +212,15 @@ class OnnxTestOwnPostprocessHead(RetinaHead):
         return super()._get_bboxes_single(*args, **kwargs)
 
 
-def test_head_with_its_own_postprocessing_is_named():
+def test_head_with_its_own_postprocessing_is_named(tmp_path):
     _, _, model = build_tiny("retinanet", {"model.bbox_head.type": "OnnxTestOwnPostprocessHead"})
     with pytest.raises(ExportBlockedError, match=r"^cannot export to ONNX: bbox_head \(OnnxTestOwnPostprocessHead\) "
                                                  r"has its own test-time post-processing \(_get_bboxes_single\)"):
         build_export_module(model)
-    assert build_export_module(model, raw=True) is not None  # raw outputs still export
+    img, meta = _input(scene(), 64, 64)  # its raw outputs still export
+    result = export_model(model, img, meta, tmp_path / "raw.onnx", raw=True)
+    assert result.path.is_file() and result.output_names == [f"{k}_{i}" for k in ("cls_score", "bbox_pred")
+                                                               for i in range(5)]
 
 
 def test_simplify_without_onnxsim_is_one_clear_error(tmp_path, monkeypatch):
