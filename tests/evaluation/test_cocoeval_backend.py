@@ -22,7 +22,6 @@ from detcli.evaluation.cocoeval_backend import (
     run_cocoeval,
 )
 
-
 H, W = 180, 240
 
 
