@@ -137,7 +137,7 @@ def test_unusable_coco_boxes_are_counted_once_when_the_dataset_is_built(own_shap
 def test_unusable_middle_format_boxes_are_dropped_and_counted(tmp_path, caplog):
     infos = [{"filename": "a.png", "width": 50, "height": 40,
               "ann": {"bboxes": [[1, 1, 10, 10], [20, 5, 10, 30], [float("nan"), 0, 5, 5], [60, 50, 70, 60]],
-                      "labels": [0, 1, 2, 3]}}]
+                      "labels": [0, 1, 2, 3], "bboxes_ignore": [[2, 2, 8, 8], [9, 9, 3, 3]]}}]
     (tmp_path / "mid.json").write_text(json.dumps(infos))
     with caplog.at_level(logging.WARNING, logger="detcli"):
         ds = CustomDataset(ann_file=str(tmp_path / "mid.json"), pipeline=[], classes=("a", "b", "c", "d"),
@@ -145,7 +145,8 @@ def test_unusable_middle_format_boxes_are_dropped_and_counted(tmp_path, caplog):
     ann = ds.get_ann_info(0)
     np.testing.assert_array_equal(ann["bboxes"], [[1, 1, 10, 10]])
     np.testing.assert_array_equal(ann["labels"], [0])
-    assert "3 of 4 boxes in" in caplog.text and "are dropped" in caplog.text
+    assert "4 of 6 boxes in" in caplog.text and "are dropped" in caplog.text  # ignored boxes are checked too
+    np.testing.assert_array_equal(ann["bboxes_ignore"], [[2, 2, 8, 8]])
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/../../x.png"])

@@ -142,7 +142,8 @@ class CustomDataset(Dataset):
                 raise DataError(f"{ann_file}: entry {i} has no {missing}")
             info = dict(info)
             if "ann" in info:
-                total += len(np.asarray(info["ann"].get("bboxes", ())).reshape(-1, 4))
+                total += sum(len(np.asarray(info["ann"].get(key, ())).reshape(-1, 4))
+                             for key in ("bboxes", "bboxes_ignore"))  # drop_unusable_boxes checks both
                 info["ann"] = drop_unusable_boxes(info["ann"], info["width"], info["height"], problems)
                 info["ann"] = as_ann_arrays(info["ann"], info["width"], info["height"])
             out.append(info)
