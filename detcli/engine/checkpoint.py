@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from detcli.atomic_write import atomic_open, atomic_path
-from detcli.engine.checkpoint_files import check_checkpoint_bytes, write_failure
+from detcli.engine.checkpoint_files import check_checkpoint_bytes, resumable_candidates, write_failure
 from detcli.engine.load_report import LoadReport
 from detcli.errors import CheckpointError
 
@@ -335,17 +335,7 @@ def link_latest(target: str, link: str) -> None:
             shutil.copyfile(target, tmp)
 
 
-_CKPT_NUMBER = re.compile(r"^(?:epoch|iter)_(\d+)\.pth$")
-
-
 def find_latest_checkpoint(path: str) -> str | None:
-    """The checkpoint ``--auto-resume`` continues from: ``latest.pth``, else the newest ``epoch_N``/``iter_N``."""
-    if not os.path.isdir(path):
-        return None
-    latest = os.path.join(path, "latest.pth")
-    if os.path.isfile(latest):  # also false for a dangling symlink
-        return latest
-    candidates = [os.path.join(path, f) for f in os.listdir(path) if _CKPT_NUMBER.match(f)]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: (os.path.getmtime(p), int(_CKPT_NUMBER.match(os.path.basename(p))[1])))
+    """The checkpoint ``--auto-resume`` tries first: ``latest.pth``, else the newest ``epoch_N``/``iter_N``."""
+    candidates = resumable_candidates(path)
+    return candidates[0] if candidates else None
