@@ -40,10 +40,6 @@ class LaunchSpec:
         return self.nprocs * self.nnodes
 
 
-def _resolve_port(spec: LaunchSpec) -> int:
-    return _port_and_source(spec)[0]
-
-
 def _port_and_source(spec: LaunchSpec) -> tuple[int, str | None]:
     """The master port and where it came from (None: picked here)."""
     if spec.master_port is not None:

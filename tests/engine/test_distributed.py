@@ -98,14 +98,14 @@ def test_nccl_from_configs_falls_back_to_gloo_without_gpus(monkeypatch):
 
 
 def test_master_port_comes_from_the_flag_then_port_then_master_port(monkeypatch):
-    from detcli.engine.launch import _resolve_port
+    from detcli.engine.launch import _port_and_source
 
     monkeypatch.delenv("PORT", raising=False)
     monkeypatch.delenv("MASTER_PORT", raising=False)
-    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo", nnodes=2)) == 29500  # nodes must agree
-    assert 0 < _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) < 65536  # one node: any free port
+    assert _port_and_source(LaunchSpec(nprocs=2, backend="gloo", nnodes=2))[0] == 29500  # nodes must agree
+    assert 0 < _port_and_source(LaunchSpec(nprocs=2, backend="gloo"))[0] < 65536  # one node: any free port
     monkeypatch.setenv("MASTER_PORT", "23456")
-    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) == 23456
+    assert _port_and_source(LaunchSpec(nprocs=2, backend="gloo"))[0] == 23456
     monkeypatch.setenv("PORT", "29501")  # the guide's PORT=29501 ./tools/dist_train.sh ...
-    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo")) == 29501
-    assert _resolve_port(LaunchSpec(nprocs=2, backend="gloo", master_port=31000)) == 31000
+    assert _port_and_source(LaunchSpec(nprocs=2, backend="gloo"))[0] == 29501
+    assert _port_and_source(LaunchSpec(nprocs=2, backend="gloo", master_port=31000))[0] == 31000

@@ -108,7 +108,6 @@ class CustomDataset(Dataset):
         self.filter_empty_gt = filter_empty_gt
         self.file_client_args = dict(file_client_args or dict(backend="disk"))
         self.skip_bad_images = skip_bad_images or skip_unreadable
-        self.skip_unreadable = self.skip_bad_images
         self.allow_unknown_categories = allow_unknown_categories
         self.num_skipped = 0
         self.bad_images = BadImageTally() if self.skip_bad_images else None
