@@ -136,10 +136,11 @@ def check_not_empty(dataset: Any, key: str) -> None:
     """An empty test set is a wrong path or filter, not zero results to evaluate."""
     if len(dataset) > 0:
         return
+    from detcli.data.bad_images import leaf_datasets
     from detcli.errors import DataError
 
-    ann_file = getattr(dataset, "ann_file", None) or getattr(getattr(dataset, "dataset", None), "ann_file", None)
-    source = f"{ann_file} lists no images" if ann_file else "it holds no images"
+    files = [str(leaf.ann_file) for leaf in leaf_datasets(dataset) if getattr(leaf, "ann_file", None)]
+    source = f"{', '.join(files)} list{'s' if len(files) == 1 else ''} no images" if files else "it holds no images"
     raise DataError(f"the {key} set is empty: {source}",
                     hint=f"check {key}.ann_file, img_prefix and classes in the config")
 

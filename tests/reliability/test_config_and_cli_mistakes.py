@@ -105,3 +105,19 @@ def test_eval_metric_misuse(trained, tmp_path, capsys):
     (tmp_path / "r.json").write_text('{"images": []}')
     line = clean_error(capsys, ["eval-metric", str(cfg), str(tmp_path / "r.json"), "--eval", "bbox"])
     assert "holds a dict, not a list of COCO detections" in line
+
+
+def test_empty_concatenated_test_set_names_every_annotation_file():
+    from detcli.data.datasets.wrappers import ConcatDataset
+    from detcli.errors import DataError
+    from detcli.tools.test_runner import check_not_empty
+
+    class Empty(list):
+        def __init__(self, ann_file):
+            super().__init__()
+            self.ann_file = ann_file
+            self.CLASSES = ("a",)
+            self.flag = []
+
+    with pytest.raises(DataError, match=r"the data.test set is empty: a.json, b.json list no images"):
+        check_not_empty(ConcatDataset([Empty("a.json"), Empty("b.json")]), "data.test")
