@@ -14,7 +14,7 @@ from detcli.atomic_write import write_text_atomic
 from detcli.config.config_dict import ConfigDict
 from detcli.config.custom_imports import import_modules_from_strings
 from detcli.config.loading import SUPPORTED_EXTENSIONS, load_config_file
-from detcli.config.merging import dicts_replace_none, merge_into, nest_dotted_keys
+from detcli.config.merging import merge_into, nest_dotted_keys
 from detcli.config.pretty import format_python
 from detcli.config.serialization import to_json, to_yaml
 from detcli.errors import ConfigError
@@ -172,8 +172,8 @@ class Config:
         a dict value merges into the existing dict unless it carries ``_delete_=True``,
         and replaces an existing ``None``.
         """
-        options = dicts_replace_none(options, self._cfg_dict)
-        merged = merge_into(nest_dotted_keys(options), self._cfg_dict, allow_list_keys=allow_list_keys)
+        merged = merge_into(nest_dotted_keys(options), self._cfg_dict, allow_list_keys=allow_list_keys,
+                            replace_none=True)
         object.__setattr__(self, "_cfg_dict", ConfigDict(merged))
 
     def dump(self, file: str | os.PathLike | None = None) -> str | None:

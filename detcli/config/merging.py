@@ -22,14 +22,18 @@ def _join(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def merge_into(child: dict, base: Any, allow_list_keys: bool = False, path: str = "") -> Any:
+def merge_into(child: dict, base: Any, allow_list_keys: bool = False, path: str = "",
+               replace_none: bool = False) -> Any:
     """Return a copy of ``base`` with ``child`` merged into it (``child`` loses its ``_delete_`` flags).
 
     ``allow_list_keys`` lets digit-string keys address items of a list (or tuple) in ``base``,
     which is how ``--cfg-options data.train.pipeline.2.img_scale=...`` reaches into lists.
+    ``replace_none``: a child dict that meets a ``None`` replaces it (mmcv refuses to merge a dict
+    into ``None``; for an override such as ``model.backbone.init_cfg=dict(type='Pretrained', ...)``
+    over ``init_cfg=None`` there is nothing to merge, and replacing is what the user asked for).
     """
     if allow_list_keys and isinstance(base, tuple):
-        return tuple(merge_into(child, list(base), allow_list_keys, path))
+        return tuple(merge_into(child, list(base), allow_list_keys, path, replace_none))
     merged = base.copy()
     for key, value in child.items():
         where = _join(path, key)
@@ -38,10 +42,10 @@ def merge_into(child: dict, base: Any, allow_list_keys: bool = False, path: str 
             if isinstance(value, dict) and value.pop(DELETE_KEY, False):
                 merged[index] = ConfigDict(value)
             else:
-                merged[index] = _merge_value(value, merged[index], allow_list_keys, where)
+                merged[index] = _merge_value(value, merged[index], allow_list_keys, where, replace_none)
         elif isinstance(value, dict):
             if key in merged and not value.pop(DELETE_KEY, False):
-                merged[key] = _merge_value(value, merged[key], allow_list_keys, where)
+                merged[key] = _merge_value(value, merged[key], allow_list_keys, where, replace_none)
             else:
                 merged[key] = ConfigDict(value)
         else:
@@ -65,10 +69,12 @@ def _list_index(key: Any, items: list, where: str, allow_list_keys: bool) -> int
     return index
 
 
-def _merge_value(value: Any, current: Any, allow_list_keys: bool, where: str) -> Any:
+def _merge_value(value: Any, current: Any, allow_list_keys: bool, where: str, replace_none: bool = False) -> Any:
     """``value`` (from the child) placed over ``current`` (from the base)."""
     if not isinstance(value, dict):
         return value
+    if replace_none and current is None:
+        return ConfigDict(value)
     mergeable = (dict, list, tuple) if allow_list_keys else (dict,)
     if not isinstance(current, mergeable):
         raise ConfigError(
@@ -76,37 +82,7 @@ def _merge_value(value: Any, current: Any, allow_list_keys: bool, where: str) ->
             f"{type(current).__name__} ({current!r}) in its base",
             hint=f"add {DELETE_KEY}=True to that dict to replace the base value instead of merging into it",
         )
-    return merge_into(value, current, allow_list_keys, where)
-
-
-_ABSENT = object()
-
-
-def _lookup(tree: Any, dotted: str) -> Any:
-    node = tree
-    for part in str(dotted).split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return _ABSENT
-    return node
-
-
-def dicts_replace_none(options: dict[str, Any], tree: dict) -> dict[str, Any]:
-    """Overrides whose dict value lands on a ``None`` in ``tree`` replace it (marked ``_delete_``).
-
-    mmcv refuses to merge a dict into ``None``; for a command-line override such as
-    ``model.backbone.init_cfg=dict(type='Pretrained', ...)`` over ``init_cfg=None`` there is
-    nothing to merge, and replacing is what the user asked for.
-    """
-    out = {}
-    for key, value in options.items():
-        if isinstance(value, dict) and DELETE_KEY not in value and _lookup(tree, key) is None:
-            value = {**value, DELETE_KEY: True}
-        out[key] = value
-    return out
+    return merge_into(value, current, allow_list_keys, where, replace_none)
 
 
 def nest_dotted_keys(options: dict[str, Any]) -> ConfigDict:

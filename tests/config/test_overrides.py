@@ -188,6 +188,9 @@ def test_a_dict_override_merges_into_a_dict_and_replaces_none():
     assert cfg.model.neck.init_cfg == {"type": "Xavier", "layer": "Conv2d", "distribution": "uniform"}
     with pytest.raises(ConfigError, match="model.backbone.depth"):  # over a scalar: still an error
         cfg.merge_from_dict({"model.backbone.depth": {"a": 1}})
+    cfg = Config(dict(model=dict(backbone=dict(depth=50, init_cfg=None))))  # a None met deeper inside the value
+    cfg.merge_from_dict(parse_cfg_options(["model.backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='y'))"]))
+    assert cfg.model.backbone == {"depth": 50, "init_cfg": {"type": "Pretrained", "checkpoint": "y"}}
 
 
 def test_print_config_applies_a_dict_override(tmp_path, capsys):
