@@ -44,10 +44,11 @@ def run_coco_eval(dataset: Any, outputs: list, tasks: Sequence[str]) -> dict[str
     """An evaluated, accumulated and summarised COCOeval per task (``None``: no detections at all).
 
     ``dataset`` is COCO-style (``coco``, ``img_ids``, ``cat_ids``); ``outputs`` the 2.x results list.
+    The matcher is ``det test``'s (:func:`~detcli.evaluation.cocoeval_backend.run_cocoeval`).
     """
-    from pycocotools.cocoeval import COCOeval
-
+    from detcli.evaluation.coco_eval import default_iou_thrs
     from detcli.evaluation.coco_format import check_results_fit, results_to_coco_json
+    from detcli.evaluation.cocoeval_backend import run_cocoeval
 
     check_results_fit(dataset, outputs)
     entries = results_to_coco_json(outputs, dataset.img_ids, dataset.cat_ids)
@@ -56,17 +57,9 @@ def run_coco_eval(dataset: Any, outputs: list, tasks: Sequence[str]) -> dict[str
         if task not in entries:
             raise DataError(f"{task} figures need {task} results, which these results do not have",
                             hint="segm needs a model with a mask head; use bbox")
-        if not entries[task]:
-            evals[task] = None
-            continue
-        coco_eval = COCOeval(dataset.coco, load_detections(dataset.coco, entries[task], task), task)
-        coco_eval.params.imgIds = list(dataset.img_ids)
-        coco_eval.params.catIds = list(dataset.cat_ids)
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco_eval.evaluate()
-            coco_eval.accumulate()
-            coco_eval.summarize()
-        evals[task] = coco_eval
+        evals[task] = run_cocoeval(dataset.coco, entries[task], task, img_ids=dataset.img_ids,
+                                   cat_ids=dataset.cat_ids, max_dets=[1, 10, 100],
+                                   iou_thrs=default_iou_thrs()).coco_eval if entries[task] else None
     return evals
 
 

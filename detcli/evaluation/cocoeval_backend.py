@@ -54,18 +54,8 @@ class CocoEvalRun:
         return self.coco_eval.stats
 
 
-def load_predictions(coco_gt: Any, predictions: Sequence[dict], iou_type: str) -> Any:
-    """pycocotools' ``loadRes`` of copies of ``predictions`` (segm: areas and boxes from the masks)."""
-    preds = [dict(p) for p in predictions]
-    if iou_type == "segm":
-        for p in preds:  # let COCO use mask areas (not box areas) for the small/medium/large split
-            p.pop("bbox", None)
-    with contextlib.redirect_stdout(io.StringIO()):
-        return coco_gt.loadRes(preds)
-
-
 def index_predictions(coco_gt: Any, predictions: Sequence[dict], iou_type: str) -> Any:
-    """The result api the matcher needs, with the per-annotation work of :func:`load_predictions` batched.
+    """The result api the matcher needs, with the per-annotation work of ``load_detections`` batched.
 
     pycocotools' ``loadRes`` computes each mask's area and box with one call per detection and
     draws a polygon for each box. Here the mask areas come from one call over all masks, and
@@ -120,7 +110,9 @@ def run_cocoeval(coco_gt: Any, predictions: Sequence[dict], iou_type: str, *, im
         matcher = COCOeval_faster(_GroundTruthView(coco_gt), index_predictions(coco_gt, predictions, iou_type),
                                   iou_type, print_function=lambda *_: None, rle_iou_max_workers=1)
     else:
-        matcher = COCOeval(coco_gt, load_predictions(coco_gt, predictions, iou_type), iou_type)
+        from detcli.evaluation.coco_summary import load_detections
+
+        matcher = COCOeval(coco_gt, load_detections(coco_gt, list(predictions), iou_type), iou_type)
     params = matcher.params
     params.catIds = list(cat_ids)
     params.imgIds = list(img_ids)
