@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import nn
 
 from detcli.errors import ConfigError
@@ -130,7 +131,8 @@ class ConvFCBBoxHead(BBoxHead):
             x = self.relu(fc(x))
         return x
 
-    def forward(self, x):
+    def _forward_shared(self, x: torch.Tensor) -> torch.Tensor:
+        """The RoI features through the shared convs and fcs (what both branches start from)."""
         for conv in self.shared_convs:
             x = conv(x)
         if self.num_shared_fcs > 0:
@@ -139,9 +141,16 @@ class ConvFCBBoxHead(BBoxHead):
             x = x.flatten(1)
             for fc in self.shared_fcs:
                 x = self.relu(fc(x))
-        cls_score = self.fc_cls(self._run_branch(x, self.cls_convs, self.cls_fcs)) if self.with_cls else None
-        bbox_pred = self.fc_reg(self._run_branch(x, self.reg_convs, self.reg_fcs)) if self.with_reg else None
+        return x
+
+    def _predict(self, shared: torch.Tensor) -> tuple:
+        """Class scores and box deltas from the shared features (None for a branch the head lacks)."""
+        cls_score = self.fc_cls(self._run_branch(shared, self.cls_convs, self.cls_fcs)) if self.with_cls else None
+        bbox_pred = self.fc_reg(self._run_branch(shared, self.reg_convs, self.reg_fcs)) if self.with_reg else None
         return cls_score, bbox_pred
+
+    def forward(self, x):
+        return self._predict(self._forward_shared(x))
 
 
 @HEADS.register_module()

@@ -122,6 +122,10 @@ class FCNMaskHead(BaseModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
             x = conv(x)
+        return self._logits(x)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The features after the convs -> upsampled (ReLU after a deconv) -> per-class mask logits."""
         if self.upsample is not None:
             x = self.upsample(x)
             if self.upsample_method == "deconv":

@@ -36,11 +36,7 @@ class HTCMaskHead(FCNMaskHead):
         res_feat = x
         outs = []
         if return_logits:
-            if self.upsample is not None:
-                x = self.upsample(x)
-                if self.upsample_method == "deconv":
-                    x = self.relu(x)
-            outs.append(self.conv_logits(x))
+            outs.append(self._logits(x))
         if return_feat:
             outs.append(res_feat)
         return outs if len(outs) > 1 else outs[0]
