@@ -69,6 +69,28 @@ class AssignResult:
                 f"max_overlaps.shape={shape(self.max_overlaps)}, labels.shape={shape(self.labels)})>")
 
 
+def low_quality_winners(overlaps: torch.Tensor, gt_max_overlaps: torch.Tensor, gt_argmax_overlaps: torch.Tensor,
+                        eligible: torch.Tensor, assign_all: bool, box_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per box, the 1-based id of the gt that claims it as one of its best boxes (0: none).
+
+    Each ``eligible`` gt claims its best box (every box tied at its best IoU with ``assign_all``),
+    among the boxes of ``box_mask`` only when given; gts go in order, so a later gt wins a box
+    claimed twice. Index pairs, not a gts x boxes matrix: crowded images stay cheap.
+    """
+    gt_ids = torch.arange(1, overlaps.shape[0] + 1, device=overlaps.device)
+    winner = torch.zeros(overlaps.shape[1], dtype=torch.long, device=overlaps.device)
+    if assign_all:
+        hits = (overlaps == gt_max_overlaps[:, None]) & eligible[:, None]
+        if box_mask is not None:
+            hits &= box_mask[None, :]
+        hit_gt, hit_box = torch.nonzero(hits, as_tuple=True)
+        winner.scatter_reduce_(0, hit_box, gt_ids[hit_gt], reduce="amax")
+    else:
+        claim = eligible if box_mask is None else eligible & box_mask[gt_argmax_overlaps]
+        winner.scatter_reduce_(0, gt_argmax_overlaps[claim], gt_ids[claim], reduce="amax")
+    return winner
+
+
 class BaseAssigner:
     """Interface: ``assign(bboxes, gt_bboxes, gt_bboxes_ignore=None, gt_labels=None) -> AssignResult``."""
 
@@ -157,19 +179,8 @@ class MaxIoUAssigner(BaseAssigner):
         assigned[pos] = argmax_overlaps[pos] + 1
 
         if self.match_low_quality:
-            # Per gt i (in order; a later gt overrides an earlier one on the same box):
-            # its best boxes become positives of gt i.
-            gt_ids = torch.arange(1, num_gts + 1, device=overlaps.device)
-            eligible = gt_max_overlaps >= self.min_pos_iou
-            if self.gt_max_assign_all:
-                hit_gt, hit_box = torch.nonzero((overlaps == gt_max_overlaps[:, None]) & eligible[:, None],
-                                                as_tuple=True)
-                winner = torch.zeros_like(assigned)  # 0: no gt claims the box
-                winner.scatter_reduce_(0, hit_box, gt_ids[hit_gt], reduce="amax")
-                assigned = torch.where(winner > 0, winner, assigned)
-            else:
-                winner = torch.zeros_like(assigned)
-                winner.scatter_reduce_(0, gt_argmax_overlaps[eligible], gt_ids[eligible], reduce="amax")
-                assigned = torch.where(winner > 0, winner, assigned)
+            winner = low_quality_winners(overlaps, gt_max_overlaps, gt_argmax_overlaps,
+                                         gt_max_overlaps >= self.min_pos_iou, self.gt_max_assign_all)
+            assigned = torch.where(winner > 0, winner, assigned)
 
         return AssignResult.with_gt_labels(num_gts, assigned, max_overlaps, gt_labels)

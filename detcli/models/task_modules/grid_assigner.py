@@ -13,7 +13,7 @@ import torch
 
 from detcli.registry import BBOX_ASSIGNERS, IOU_CALCULATORS
 
-from .assigners import AssignResult, BaseAssigner
+from .assigners import AssignResult, BaseAssigner, low_quality_winners
 
 
 @BBOX_ASSIGNERS.register_module()
@@ -51,15 +51,8 @@ class GridAssigner(BaseAssigner):
         assigned[pos] = argmax_overlaps[pos] + 1
 
         # each gt claims its best responsible anchor(s); a later gt wins a shared anchor
-        gt_ids = torch.arange(1, num_gts + 1, device=overlaps.device)
-        eligible = gt_max_overlaps > self.min_pos_iou
-        if self.gt_max_assign_all:
-            hits = (overlaps == gt_max_overlaps[:, None]) & responsible[None, :] & eligible[:, None]
-            winner = (hits.long() * gt_ids[:, None]).max(dim=0).values
-        else:
-            claim = eligible & responsible[gt_argmax_overlaps]
-            winner = torch.zeros_like(assigned)
-            winner.scatter_reduce_(0, gt_argmax_overlaps[claim], gt_ids[claim], reduce="amax")
+        winner = low_quality_winners(overlaps, gt_max_overlaps, gt_argmax_overlaps, gt_max_overlaps > self.min_pos_iou,
+                                     self.gt_max_assign_all, box_mask=responsible)
         assigned = torch.where(winner > 0, winner, assigned)
 
         return AssignResult.with_gt_labels(num_gts, assigned, max_overlaps, gt_labels)
