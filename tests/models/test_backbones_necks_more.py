@@ -208,6 +208,11 @@ def test_deform_roi_pool_without_offsets_is_aligned_roi_align(sampling_ratio):
     rois = _rois()
     expected = torchvision.ops.roi_align(x, rois, 7, 0.25, sampling_ratio, aligned=True)
     torch.testing.assert_close(DeformRoIPool(7, 0.25, sampling_ratio)(x, rois), expected, rtol=1e-4, atol=1e-5)
+    zero = torch.zeros(len(rois), 2, 7, 7)  # the shifting path, shifted by nothing, samples the same points
+    torch.testing.assert_close(DeformRoIPool(7, 0.25, sampling_ratio)(x, rois, zero), expected, rtol=1e-4, atol=1e-5)
+    trainable = zero.clone().requires_grad_()
+    torch.testing.assert_close(DeformRoIPool(7, 0.25, sampling_ratio)(x, rois, trainable).detach(), expected,
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_deform_roi_pool_offsets_shift_bins_and_get_gradients():

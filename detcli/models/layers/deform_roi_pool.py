@@ -37,6 +37,8 @@ def deform_roi_pool(input: torch.Tensor, rois: torch.Tensor, offset: torch.Tenso
                     spatial_scale: float = 1.0, sampling_ratio: int = 0, gamma: float = 0.1) -> torch.Tensor:
     """``(n, C, ph, pw)`` pooled features of ``rois`` ``(n, 5)``; ``offset`` ``(n, 2, ph, pw)`` as (dx, dy)."""
     ph, pw = _pair(output_size)
+    if offset is None:  # no shift: exactly RoIAlign with aligned=True
+        return roi_align(input, rois, (ph, pw), spatial_scale, sampling_ratio, aligned=True)
     n, channels = rois.shape[0], input.shape[1]
     out = input.new_zeros(n, channels, ph, pw)
     if n == 0:
@@ -56,10 +58,9 @@ def deform_roi_pool(input: torch.Tensor, rois: torch.Tensor, offset: torch.Tenso
     start_y = y1[:, None, None] + torch.arange(ph, device=rois.device, dtype=rois.dtype)[:, None] * bin_h[:, None, None]
     start_x = start_x.expand(n, ph, pw)
     start_y = start_y.expand(n, ph, pw)
-    if offset is not None:
-        start_x = start_x + gamma * roi_w[:, None, None] * offset[:, 0]
-        start_y = start_y + gamma * roi_h[:, None, None] * offset[:, 1]
-    offset_grads = offset is not None and offset.requires_grad and torch.is_grad_enabled()
+    start_x = start_x + gamma * roi_w[:, None, None] * offset[:, 0]
+    start_y = start_y + gamma * roi_h[:, None, None] * offset[:, 1]
+    offset_grads = offset.requires_grad and torch.is_grad_enabled()
     if not offset_grads:
         return _pool_by_roi_align(input, rois, start_x, start_y, bin_w, bin_h, spatial_scale, sampling_ratio)
     count = (grid_h * grid_w).clamp(min=1).to(input.dtype)
