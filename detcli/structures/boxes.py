@@ -189,6 +189,11 @@ def bbox2distance(points: torch.Tensor, bbox: torch.Tensor, max_dis: float | Non
     return dist
 
 
+def bbox_centers(bboxes: torch.Tensor) -> torch.Tensor:
+    """``(..., 4)`` boxes -> ``(..., 2)`` centres (x, y)."""
+    return torch.stack([(bboxes[..., 2] + bboxes[..., 0]) / 2, (bboxes[..., 3] + bboxes[..., 1]) / 2], dim=-1)
+
+
 def bbox_rescale(bboxes: torch.Tensor, scale_factor: float = 1.0) -> torch.Tensor:
     """Scale boxes (or ``(n, 5)`` rois) about their centres."""
     has_inds = bboxes.size(1) == 5

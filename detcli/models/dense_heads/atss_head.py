@@ -16,8 +16,10 @@ from detcli.engine.dist import reduce_mean
 from detcli.models.layers import ConvModule, Scale
 from detcli.models.task_modules import build_assigner, build_sampler
 from detcli.registry import HEADS, LOSSES
+from detcli.structures.boxes import bbox2distance, bbox_centers
 
 from .anchor_head import AnchorHead
+from .fcos_head import centerness_of
 from .level_aware_targets import LevelAwareTargetsMixin
 
 
@@ -131,12 +133,7 @@ class ATSSHead(LevelAwareTargetsMixin, AnchorHead):
 
     def centerness_target(self, anchors: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
         """FCOS centerness of each anchor centre inside its assigned gt."""
-        anchors_cx = (anchors[:, 2] + anchors[:, 0]) / 2
-        anchors_cy = (anchors[:, 3] + anchors[:, 1]) / 2
-        left_right = torch.stack([anchors_cx - gts[:, 0], gts[:, 2] - anchors_cx], dim=1)
-        top_bottom = torch.stack([anchors_cy - gts[:, 1], gts[:, 3] - anchors_cy], dim=1)
-        centerness = torch.sqrt((left_right.min(dim=-1)[0] / left_right.max(dim=-1)[0])
-                                * (top_bottom.min(dim=-1)[0] / top_bottom.max(dim=-1)[0]))
+        centerness = centerness_of(bbox2distance(bbox_centers(anchors), gts))
         if torch.isnan(centerness).any():
             raise FloatingPointError("ATSS centerness target is NaN: an anchor centre lies on its gt's border")
         return centerness

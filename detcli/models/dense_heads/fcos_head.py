@@ -24,6 +24,17 @@ from .anchor_free_head import AnchorFreeHead
 INF = 1e8
 
 
+def centerness_of(distances: torch.Tensor) -> torch.Tensor:
+    """FCOS centerness of (left, top, right, bottom) distances: ``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``."""
+    left_right = distances[:, [0, 2]]
+    top_bottom = distances[:, [1, 3]]
+    if len(left_right) == 0:
+        return torch.sqrt(left_right[..., 0])
+    ratio = ((left_right.min(dim=-1)[0] / left_right.max(dim=-1)[0])
+             * (top_bottom.min(dim=-1)[0] / top_bottom.max(dim=-1)[0]))
+    return torch.sqrt(ratio)
+
+
 @HEADS.register_module()
 class FCOSHead(AnchorFreeHead):
     """``norm_on_bbox``: distances are predicted in units of the stride (ReLU instead of exp);
@@ -174,11 +185,4 @@ class FCOSHead(AnchorFreeHead):
         return labels, bbox_targets[range(num_points), min_area_inds]
 
     def centerness_target(self, pos_bbox_targets: torch.Tensor) -> torch.Tensor:
-        """``sqrt(min(l, r) / max(l, r) * min(t, b) / max(t, b))``."""
-        left_right = pos_bbox_targets[:, [0, 2]]
-        top_bottom = pos_bbox_targets[:, [1, 3]]
-        if len(left_right) == 0:
-            return torch.sqrt(left_right[..., 0])
-        ratio = ((left_right.min(dim=-1)[0] / left_right.max(dim=-1)[0])
-                 * (top_bottom.min(dim=-1)[0] / top_bottom.max(dim=-1)[0]))
-        return torch.sqrt(ratio)
+        return centerness_of(pos_bbox_targets)

@@ -17,7 +17,7 @@ from detcli.models.layers import Scale
 from detcli.models.post_processing import filter_scores_and_topk
 from detcli.models.task_modules import build_assigner, build_sampler
 from detcli.registry import HEADS, LOSSES
-from detcli.structures.boxes import bbox_overlaps
+from detcli.structures.boxes import bbox_centers, bbox_overlaps
 
 from .anchor_head import AnchorHead
 from .atss_head import build_towers, run_towers
@@ -37,10 +37,6 @@ class Integral(nn.Module):
         """``(..., 4 * (reg_max + 1))`` logits -> ``(n, 4)`` distances."""
         x = F.softmax(x.reshape(-1, self.reg_max + 1), dim=1)
         return F.linear(x, self.project.type_as(x)).reshape(-1, 4)
-
-
-def anchor_center(anchors: torch.Tensor) -> torch.Tensor:
-    return torch.stack([(anchors[..., 2] + anchors[..., 0]) / 2, (anchors[..., 3] + anchors[..., 1]) / 2], dim=-1)
 
 
 @HEADS.register_module()
@@ -92,7 +88,7 @@ class GFLHead(LevelAwareTargetsMixin, AnchorHead):
         return self.gfl_cls(cls_feat), scale(self.gfl_reg(reg_feat)).float()
 
     def anchor_center(self, anchors: torch.Tensor) -> torch.Tensor:
-        return anchor_center(anchors)
+        return bbox_centers(anchors)
 
     # -- training ---------------------------------------------------------------------
     def loss_single(self, anchors, cls_score, bbox_pred, labels, label_weights, bbox_targets, stride,

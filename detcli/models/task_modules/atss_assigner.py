@@ -13,14 +13,11 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from detcli.registry import BBOX_ASSIGNERS, IOU_CALCULATORS
+from detcli.structures.boxes import bbox_centers
 
 from .assigners import AssignResult, BaseAssigner
 
 _INF = 100000000
-
-
-def _centers(boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return (boxes[:, 0] + boxes[:, 2]) / 2.0, (boxes[:, 1] + boxes[:, 3]) / 2.0
 
 
 @BBOX_ASSIGNERS.register_module()
@@ -56,8 +53,8 @@ class ATSSAssigner(BaseAssigner):
         if num_gt == 0 or num_bboxes == 0:
             return AssignResult.with_gt_labels(num_gt, assigned, overlaps.new_zeros((num_bboxes,)), gt_labels)
 
-        gt_cx, gt_cy = _centers(gt_bboxes)
-        cx, cy = _centers(bboxes)
+        gt_cx, gt_cy = bbox_centers(gt_bboxes).unbind(-1)
+        cx, cy = bbox_centers(bboxes).unbind(-1)
         points = torch.stack((cx, cy), dim=1)
         distances = (points[:, None, :] - torch.stack((gt_cx, gt_cy), dim=1)[None, :, :]).pow(2).sum(-1).sqrt()
         if (self.ignore_iof_thr > 0 and gt_bboxes_ignore is not None and gt_bboxes_ignore.numel() > 0
