@@ -96,12 +96,12 @@ class FPN(BaseModule):
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f"FPN expects {len(self.in_channels)} inputs, got {len(inputs)}")
+            raise ValueError(f"{type(self).__name__} expects {len(self.in_channels)} inputs, got {len(inputs)}")
         laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
-        used = len(laterals)
-        for i in range(used - 1, 0, -1):  # top-down: coarse maps are added into finer ones
+        for i in range(len(laterals) - 1, 0, -1):  # top-down: coarse maps are added into finer ones
             laterals[i - 1] = laterals[i - 1] + self._upsample_to(laterals[i], laterals[i - 1])
-        outs = [self.fpn_convs[i](laterals[i]) for i in range(used)]
+        outs = self._outputs(laterals)
+        used = len(laterals)
         if self.num_outs > used:
             if not self.add_extra_convs:
                 for _ in range(self.num_outs - used):
@@ -114,3 +114,7 @@ class FPN(BaseModule):
                     prev = F.relu(outs[-1]) if self.relu_before_extra_convs else outs[-1]
                     outs.append(self.fpn_convs[i](prev))
         return tuple(outs)
+
+    def _outputs(self, laterals: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One output per used backbone level (the extra levels come after): the 3x3 ``fpn_convs``."""
+        return [self.fpn_convs[i](lateral) for i, lateral in enumerate(laterals)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from detcli.models.layers import ConvModule
@@ -44,27 +43,8 @@ class PAFPN(FPN):
             ConvModule(out_channels, out_channels, 3, stride=2, padding=1, **common) for _ in levels)
         self.pafpn_convs = nn.ModuleList(ConvModule(out_channels, out_channels, 3, padding=1, **common) for _ in levels)
 
-    def forward(self, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        if len(inputs) != len(self.in_channels):
-            raise ValueError(f"PAFPN expects {len(self.in_channels)} inputs, got {len(inputs)}")
-        laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
-        used = len(laterals)
-        for i in range(used - 1, 0, -1):
-            laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[2:],
-                                                              mode="nearest")
-        inter = [self.fpn_convs[i](laterals[i]) for i in range(used)]
-        for i in range(used - 1):  # bottom-up path augmentation
+    def _outputs(self, laterals: list[torch.Tensor]) -> list[torch.Tensor]:
+        inter = super()._outputs(laterals)
+        for i in range(len(inter) - 1):  # bottom-up path augmentation
             inter[i + 1] = inter[i + 1] + self.downsample_convs[i](inter[i])
-        outs = [inter[0]] + [self.pafpn_convs[i - 1](inter[i]) for i in range(1, used)]
-        if self.num_outs > used:
-            if not self.add_extra_convs:
-                for _ in range(self.num_outs - used):
-                    outs.append(F.max_pool2d(outs[-1], 1, stride=2))
-            else:
-                source = {"on_input": inputs[self.backbone_end_level - 1], "on_lateral": laterals[-1],
-                          "on_output": outs[-1]}[self.add_extra_convs]
-                outs.append(self.fpn_convs[used](source))
-                for i in range(used + 1, self.num_outs):
-                    prev = F.relu(outs[-1]) if self.relu_before_extra_convs else outs[-1]
-                    outs.append(self.fpn_convs[i](prev))
-        return tuple(outs)
+        return [inter[0]] + [self.pafpn_convs[i - 1](inter[i]) for i in range(1, len(inter))]
