@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from detcli.engine.dist import reduce_mean
-from detcli.models.layers import ConvModule, Scale
+from detcli.models.layers import Scale
 from detcli.models.task_modules import build_assigner, build_sampler
 from detcli.registry import HEADS, LOSSES
 from detcli.structures.boxes import bbox2distance, bbox_centers
@@ -21,27 +21,7 @@ from detcli.structures.boxes import bbox2distance, bbox_centers
 from .anchor_head import AnchorHead
 from .fcos_head import centerness_of
 from .level_aware_targets import LevelAwareTargetsMixin
-
-
-def build_towers(head: nn.Module) -> None:
-    """``cls_convs`` and ``reg_convs``: ``stacked_convs`` 3x3 ConvModules each (ATSS/GFL layout)."""
-    head.relu = nn.ReLU(inplace=True)
-    head.cls_convs = nn.ModuleList()
-    head.reg_convs = nn.ModuleList()
-    for i in range(head.stacked_convs):
-        channels = head.in_channels if i == 0 else head.feat_channels
-        for tower in (head.cls_convs, head.reg_convs):
-            tower.append(ConvModule(channels, head.feat_channels, 3, stride=1, padding=1, conv_cfg=head.conv_cfg,
-                                    norm_cfg=head.norm_cfg))
-
-
-def run_towers(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    cls_feat = reg_feat = x
-    for conv in head.cls_convs:
-        cls_feat = conv(cls_feat)
-    for conv in head.reg_convs:
-        reg_feat = conv(reg_feat)
-    return cls_feat, reg_feat
+from .retina_head import build_towers, run_towers
 
 
 @HEADS.register_module()

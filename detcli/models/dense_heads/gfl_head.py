@@ -20,8 +20,8 @@ from detcli.registry import HEADS, LOSSES
 from detcli.structures.boxes import bbox_centers, bbox_overlaps
 
 from .anchor_head import AnchorHead
-from .atss_head import build_towers, run_towers
 from .level_aware_targets import LevelAwareTargetsMixin
+from .retina_head import build_towers, run_towers
 
 
 class Integral(nn.Module):

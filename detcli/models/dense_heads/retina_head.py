@@ -13,6 +13,27 @@ from detcli.registry import HEADS
 from .anchor_head import AnchorHead
 
 
+def build_towers(head: nn.Module) -> None:
+    """``cls_convs`` and ``reg_convs``: ``stacked_convs`` 3x3 ConvModules each (RetinaNet, ATSS, GFL)."""
+    head.relu = nn.ReLU(inplace=True)
+    head.cls_convs = nn.ModuleList()
+    head.reg_convs = nn.ModuleList()
+    for i in range(head.stacked_convs):
+        channels = head.in_channels if i == 0 else head.feat_channels
+        for tower in (head.cls_convs, head.reg_convs):
+            tower.append(ConvModule(channels, head.feat_channels, 3, stride=1, padding=1, conv_cfg=head.conv_cfg,
+                                    norm_cfg=head.norm_cfg))
+
+
+def run_towers(head: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    cls_feat = reg_feat = x
+    for conv in head.cls_convs:
+        cls_feat = conv(cls_feat)
+    for conv in head.reg_convs:
+        reg_feat = conv(reg_feat)
+    return cls_feat, reg_feat
+
+
 @HEADS.register_module()
 class RetinaHead(AnchorHead):
     """The RetinaNet head; ``retina_cls`` starts at a 1 % foreground prior (focal-loss init)."""
@@ -37,21 +58,10 @@ class RetinaHead(AnchorHead):
         super().__init__(num_classes, in_channels, anchor_generator=anchor_generator, init_cfg=init_cfg, **kwargs)
 
     def _init_layers(self) -> None:
-        self.relu = nn.ReLU(inplace=True)
-        self.cls_convs = nn.ModuleList()
-        self.reg_convs = nn.ModuleList()
-        for i in range(self.stacked_convs):
-            channels = self.in_channels if i == 0 else self.feat_channels
-            for tower in (self.cls_convs, self.reg_convs):
-                tower.append(ConvModule(channels, self.feat_channels, 3, stride=1, padding=1,
-                                        conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg))
+        build_towers(self)
         self.retina_cls = nn.Conv2d(self.feat_channels, self.num_base_priors * self.cls_out_channels, 3, padding=1)
         self.retina_reg = nn.Conv2d(self.feat_channels, self.num_base_priors * 4, 3, padding=1)
 
     def forward_single(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        cls_feat = reg_feat = x
-        for conv in self.cls_convs:
-            cls_feat = conv(cls_feat)
-        for conv in self.reg_convs:
-            reg_feat = conv(reg_feat)
+        cls_feat, reg_feat = run_towers(self, x)
         return self.retina_cls(cls_feat), self.retina_reg(reg_feat)
