@@ -12,10 +12,15 @@ with the config's worker, one torch thread) for ``--iters`` iterations; seconds 
 iteration come from its own log.json (the first logging interval left out), peak RSS is
 that of the whole process tree (sampled from /proc). Rounds alternate the order.
 
+``map``: each system trains the whole config (its schedule, its own ``train_detector`` and
+seed) and then tests the checkpoint it wrote the way its users do (``init_detector``, its
+``single_gpu_test``, the dataset's ``evaluate``): final bbox/segm mAP on the val split, one
+run per seed (``--seeds``), the two systems side by side, one torch thread each.
+
 mmdetection runs with mmcv 1.7.2's own C++ CPU kernels for nms and RoIAlign, built from
 mmcv's sources by ``mmdet_env.build_core_ops`` (a few minutes, once).
 
-    .venv/bin/python benchmarks/train_vs_mmdet.py [--parts losses,speed] [--iters 60] [--repeats 2]
+    .venv/bin/python benchmarks/train_vs_mmdet.py [--parts losses,speed,map] [--iters 60] [--repeats 2] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -161,6 +167,48 @@ def side_speed(impl: str, args: argparse.Namespace) -> dict:
                 log_lines=len(logs), last_loss=logs[-1].get("loss") if logs else None)
 
 
+def side_map(impl: str, args: argparse.Namespace) -> dict:
+    import logging
+
+    import torch
+
+    torch.set_num_threads(1)
+    Config, build_dataset, build_detector = _side_imports(impl)
+    cfg = _cfg(Config, args.data, args)
+    cfg.work_dir = tempfile.mkdtemp(prefix=f"map-{impl}-seed{args.seed}-")
+    cfg.gpu_ids, cfg.device = [0], "cpu"
+    if impl == "mmdet":
+        from mmdet.apis import init_detector, set_random_seed, single_gpu_test, train_detector
+        from mmdet.datasets import build_dataloader
+        from mmdet.utils import build_dp
+
+        def test(model, loader):
+            return single_gpu_test(build_dp(model, "cpu", device_ids=[0]), loader)
+    else:
+        from detcli.apis import init_detector, set_random_seed, single_gpu_test, train_detector
+        from detcli.data import build_dataloader
+
+        test = single_gpu_test
+    set_random_seed(args.seed)
+    model = build_detector(cfg.model)
+    model.init_weights()
+    dataset = build_dataset(cfg.data.train)
+    model.CLASSES = dataset.CLASSES
+    logging.disable(logging.INFO)
+    start = time.perf_counter()
+    train_detector(model, dataset, cfg, distributed=False, validate=False)
+    train_s = time.perf_counter() - start
+    model = init_detector(cfg, str(Path(cfg.work_dir) / "latest.pth"), device="cpu")
+    test_set = build_dataset(cfg.data.test, dict(test_mode=True))
+    loader = build_dataloader(test_set, samples_per_gpu=1, workers_per_gpu=1, dist=False, shuffle=False)
+    metrics = test_set.evaluate(test(model, loader), metric=["bbox", "segm"])
+    return dict(seed=args.seed, bbox_mAP=float(metrics["bbox_mAP"]), segm_mAP=float(metrics["segm_mAP"]),
+                train_s=train_s, work_dir=cfg.work_dir)
+
+
+SIDES = {"losses": side_losses, "speed": side_speed, "map": side_map}
+
+
 # ---------------------------------------------------------------------------------------------
 # the parent
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +297,13 @@ def main() -> None:
     parser.add_argument("--mmdet-python")
     parser.add_argument("--out-name", default="train_vs_mmdet")
     parser.add_argument("--side", choices=("detcli", "mmdet"), help=argparse.SUPPRESS)
-    parser.add_argument("--phase", choices=("losses", "speed"), help=argparse.SUPPRESS)
+    parser.add_argument("--seeds", default="0,1,2", help="the map part: one full training per seed and system")
+    parser.add_argument("--phase", choices=tuple(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--init", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        fn = side_losses if args.phase == "losses" else side_speed
-        Path(args.result).write_text(json.dumps(fn(args.side, args)))
+        Path(args.result).write_text(json.dumps(SIDES[args.phase](args.side, args)))
         return
 
     sys.path.insert(0, str(HERE))
@@ -265,7 +313,7 @@ def main() -> None:
     if not (args.data / "annotations" / "instances_train.json").is_file():
         from detcli.data.synthetic import generate_shapes
 
-        generate_shapes(args.data, workers=min(4, os.cpu_count() or 1))
+        generate_shapes(args.data, num_train=1200, workers=min(4, os.cpu_count() or 1))  # as `make demo`
     python = mmdet_env.find_mmdet_python(args.mmdet_python) or mmdet_env.build_mmdet_venv()
     print("building mmcv's nms/roi_align CPU kernels for mmdet (once) ...", flush=True)
     mmdet_env.build_core_ops(python)
@@ -301,7 +349,34 @@ def main() -> None:
         for impl, rs in runs.items():
             report.checks[f"{impl} data_time share"] = [round(x["data_time"] / x["s_per_iter"], 4) for x in rs]
             report.checks[f"{impl} images/s"] = [round(x["images_per_s"], 3) for x in rs]
+    if "map" in parts:
+        rows = final_maps(python, args)
+        report.checks["map"] = rows
+        for key in ("bbox_mAP", "segm_mAP"):
+            report.rows.append(Comparison(f"final {key} after the whole schedule, seeds {args.seeds}",
+                                          [r[f"detcli_{key}"] for r in rows], [r[f"mmdet_{key}"] for r in rows],
+                                          unit="mAP", higher_is_better=True, peer="mmdet 2.28"))
     finish(report, args.out_name)
+
+
+def final_maps(python: str, args: argparse.Namespace) -> list[dict]:
+    """Both systems train the whole schedule at once (one thread each), seed after seed."""
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        seeded = argparse.Namespace(**{**vars(args), "seed": seed})
+        sides = (("detcli", sys.executable), ("mmdet", python))
+        with ThreadPoolExecutor(len(sides)) as pool:  # each side is its own process: the threads only wait
+            futures = {impl: pool.submit(run_side, py, impl, "map", seeded) for impl, py in sides}
+        results = {impl: f.result() for impl, f in futures.items()}
+        rows.append(dict(seed=seed, **{f"{impl}_{key}": results[impl][key] for impl in results
+                                       for key in ("bbox_mAP", "segm_mAP", "train_s", "peak_rss_tree_mb")}))
+        print(f"seed {seed}: {rows[-1]}", flush=True)
+    for impl in ("detcli", "mmdet"):
+        for key in ("bbox_mAP", "segm_mAP"):
+            values = [r[f"{impl}_{key}"] for r in rows]
+            print(f"{impl} {key}: {', '.join(f'{v:.3f}' for v in values)} (mean {sum(values) / len(values):.3f}, "
+                  f"range {min(values):.3f}-{max(values):.3f})")
+    return rows
 
 
 if __name__ == "__main__":

@@ -45,6 +45,23 @@ def test_fpn_equals_the_hand_computation():
     assert keys["fpn_convs.2.conv.weight"].shape == (6, 16, 3, 3)
 
 
+def test_inference_adds_top_down_in_place_with_the_same_outputs():
+    """Without autograd the top-down sums go into the lateral maps in place: same values, and
+    neither the backbone's features nor the graph-building path are touched by it."""
+    fpn = NECKS.build(dict(type="FPN", in_channels=IN_CHANNELS, out_channels=6, num_outs=4))
+    fpn.init_weights()
+    xs = inputs(batch=2)
+    before = [x.clone() for x in xs]
+    graph_outs = fpn(xs)
+    assert all(o.grad_fn is not None for o in graph_outs)
+    with torch.no_grad():
+        outs = fpn(xs)
+    for got, ref in zip(outs, graph_outs):
+        assert torch.equal(got, ref.detach())
+    for x, ref in zip(xs, before):
+        assert torch.equal(x, ref)
+
+
 @pytest.mark.parametrize("mode", ["on_lateral", "on_output", True])
 def test_extra_conv_sources(mode):
     fpn = NECKS.build(dict(type="FPN", in_channels=IN_CHANNELS, out_channels=6, num_outs=4,

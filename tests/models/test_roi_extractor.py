@@ -110,6 +110,17 @@ def test_gradient_flows_to_features():
     assert feats[3].grad.abs().sum() == 0
 
 
+def test_inference_skips_the_zero_term_of_empty_levels_with_the_same_features():
+    ext = _extractor()
+    feats = _features()
+    rois = torch.tensor([[0.0, 5, 5, 40, 50], [0.0, 1, 2, 9, 12]])  # only level 0: levels 1-3 stay empty
+    with torch.no_grad():
+        fast = ext(feats, rois)
+    graph = ext([f.clone().requires_grad_() for f in feats], rois)
+    assert graph.grad_fn is not None
+    assert torch.equal(fast, graph.detach())
+
+
 def test_bad_roi_layer_cfg_is_a_clear_error():
     from detcli.errors import DetError
 

@@ -98,8 +98,10 @@ class FPN(BaseModule):
         if len(inputs) != len(self.in_channels):
             raise ValueError(f"{type(self).__name__} expects {len(self.in_channels)} inputs, got {len(inputs)}")
         laterals = [conv(inputs[i + self.start_level]) for i, conv in enumerate(self.lateral_convs)]
+        in_place = not torch.is_grad_enabled()  # the laterals are fresh conv outputs: no copy at inference
         for i in range(len(laterals) - 1, 0, -1):  # top-down: coarse maps are added into finer ones
-            laterals[i - 1] = laterals[i - 1] + self._upsample_to(laterals[i], laterals[i - 1])
+            upsampled = self._upsample_to(laterals[i], laterals[i - 1])
+            laterals[i - 1] = laterals[i - 1].add_(upsampled) if in_place else laterals[i - 1] + upsampled
         outs = self._outputs(laterals)
         used = len(laterals)
         if self.num_outs > used:

@@ -63,7 +63,7 @@ class SingleRoIExtractor(BaseRoIExtractor):
             inds = (target_lvls == level).nonzero(as_tuple=False).squeeze(1)
             if inds.numel() > 0:
                 roi_feats[inds] = self.roi_layers[level](feats[level], rois[inds])
-            else:
+            elif torch.is_grad_enabled():
                 # a zero-weighted term keeps every level (and parameter) in the graph,
                 # which distributed training needs to find all gradients
                 roi_feats = roi_feats + feats[level].sum() * 0.0
