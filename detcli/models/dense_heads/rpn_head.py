@@ -67,7 +67,7 @@ class RPNHead(AnchorHead):
         self.rpn_reg = nn.Conv2d(self.feat_channels, self.num_base_priors * 4, 1)
 
     def forward_single(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.relu(self.rpn_conv(x), inplace=False)
+        x = F.relu(self.rpn_conv(x), inplace=True)  # the conv output is not needed again: no copy
         return self.rpn_cls(x), self.rpn_reg(x)
 
     def loss(self, cls_scores, bbox_preds, gt_bboxes, img_metas, gt_bboxes_ignore=None) -> dict:
