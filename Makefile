@@ -71,7 +71,8 @@ bench-data: install
 
 bench-train: install
 	$(PY) benchmarks/vs_torchvision.py --parts train --out-name train_vs_torchvision
-	$(PY) benchmarks/train_vs_mmdet.py --parts losses,speed,map
+	$(PY) benchmarks/train_vs_mmdet.py
+	$(PY) benchmarks/train_vs_mmdet.py --parts map --out-name train_vs_mmdet_map
 
 bench-infer: install
 	$(PY) benchmarks/vs_torchvision.py --parts speed,r50 --out-name infer_vs_torchvision

@@ -15,7 +15,8 @@ from detcli.atomic_write import dump_json_atomic
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ratio_table import OUT_DIR  # noqa: E402
 
-PARTS = ("coco_eval", "pipeline_vs_mmdet", "train_vs_torchvision", "train_vs_mmdet", "infer_vs_torchvision")
+PARTS = ("coco_eval", "pipeline_vs_mmdet", "train_vs_torchvision", "train_vs_mmdet", "train_vs_mmdet_map",
+         "infer_vs_torchvision")
 
 
 def _ratio(value: float | None) -> str:
