@@ -160,6 +160,19 @@ def test_paste_matches_the_reference_algorithm_bit_for_bit():
     assert soft.dtype == torch.uint8 and soft.max() > 1
 
 
+def test_paste_of_many_boxes_of_every_size_matches_the_reference():
+    """A crowded image: boxes from 1 to 200 px go to chunks of similar sizes; each mask is still
+    the one-box-at-a-time reference's."""
+    g = torch.Generator().manual_seed(5)
+    n = 80
+    xy = torch.rand(n, 2, generator=g) * 300 - 20
+    wh = torch.rand(n, 2, generator=g) ** 2 * 200 + 0.5
+    boxes = torch.cat([xy, xy + wh], dim=1)
+    probs = torch.rand(n, 1, 28, 28, generator=g)
+    out = paste_masks_in_image(probs, boxes, 240, 320, 0.5)
+    assert np.array_equal(out.numpy(), _reference_paste(probs, boxes, 240, 320, 0.5))
+
+
 def test_paste_in_small_chunks_gives_the_same_masks(monkeypatch):
     from detcli.models.roi_heads.mask_heads import mask_paste
 

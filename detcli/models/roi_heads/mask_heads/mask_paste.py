@@ -63,7 +63,7 @@ def paste_masks_in_image(
     win_w = (x1i - x0i).clamp(min=0)
     win_h = (y1i - y0i).clamp(min=0)
 
-    # largest windows first, so each chunk's padding to its largest window stays small
+    # largest windows first; a chunk ends where its padding to its largest window would pass 2x
     side = torch.maximum(win_w, win_h)
     order = torch.argsort(side, descending=True)
     sides = side[order].tolist()
@@ -71,6 +71,7 @@ def paste_masks_in_image(
     while start < num:
         biggest = max(sides[start], 1)
         stop = min(num, start + max(1, POINTS_PER_CHUNK // (biggest * biggest)))
+        stop = next((j for j in range(start + 1, stop) if 2 * sides[j] * sides[j] < biggest * biggest), stop)
         idx = order[start:stop]
         _paste_chunk(out, masks[idx], boxes[idx], idx, x0i[idx], y0i[idx], win_w[idx], win_h[idx], threshold)
         start = stop
@@ -88,14 +89,14 @@ def _paste_chunk(out, masks, boxes, idx, x0i, y0i, win_w, win_h, threshold) -> N
     gx = _normalised(cols, boxes[:, 0:1], boxes[:, 2:3])
     gy = _normalised(rows, boxes[:, 1:2], boxes[:, 3:4])
     n = masks.size(0)
-    grid = torch.stack((gx[:, None, :].expand(n, max_h, max_w), gy[:, :, None].expand(n, max_h, max_w)), dim=3)
+    grid = masks.new_empty(n, max_h, max_w, 2)
+    grid[..., 0] = gx[:, None, :]
+    grid[..., 1] = gy[:, :, None]
     probs = F.grid_sample(masks, grid, align_corners=False)[:, 0]
     values = probs >= threshold if threshold >= 0 else (probs * 255).to(torch.uint8)
 
-    inside = (torch.arange(max_h, device=device) < win_h[:, None])[:, :, None] & (
-        torch.arange(max_w, device=device) < win_w[:, None]
-    )[:, None, :]
-    box_index = idx[:, None, None].expand(n, max_h, max_w)
-    row_index = rows[:, :, None].expand(n, max_h, max_w)
-    col_index = cols[:, None, :].expand(n, max_h, max_w)
-    out[box_index[inside], row_index[inside], col_index[inside]] = values[inside]
+    # each box writes its own image plane: one slice copy per box (no index tensors to build)
+    for k, (i, x0, y0, w, h) in enumerate(zip(idx.tolist(), x0i.tolist(), y0i.tolist(), win_w.tolist(),
+                                              win_h.tolist())):
+        if w > 0 and h > 0:
+            out[i, y0:y0 + h, x0:x0 + w] = values[k, :h, :w]
