@@ -152,3 +152,23 @@ def test_pretrained_init_cfg_with_prefix(tmp_path):
         torch.testing.assert_close(target.state_dict()[key], value)
     with pytest.raises(ConfigError, match="prefix"):
         initialize(_Toy(), dict(type="Pretrained", checkpoint=str(path), prefix="neck."))
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, stride=2, ceil_mode=True),
+                                    dict(kernel_size=3, stride=1, padding=1)])
+def test_max_pool_gives_torch_s_tensor_in_the_input_s_layout(kwargs):
+    from detcli.models.layers import MaxPool2d
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 13, 11, generator=g)
+    x[0, 1, 3, 4] = float("nan")
+    ours, torch_pool = MaxPool2d(**kwargs), torch.nn.MaxPool2d(**kwargs)
+    for inp in (x, x.contiguous(memory_format=torch.channels_last)):
+        a = inp.clone().requires_grad_()
+        b = inp.clone().requires_grad_()
+        out, ref = ours(a), torch_pool(b)
+        assert torch.equal(out.nan_to_num(-9), ref.nan_to_num(-9))
+        assert out.stride() == ref.stride()
+        out.sum().backward()
+        ref.sum().backward()
+        assert torch.equal(a.grad.nan_to_num(-9), b.grad.nan_to_num(-9))

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from detcli.errors import ConfigError
-from detcli.models.layers import BaseModule, build_conv_layer, build_norm_layer
+from detcli.models.layers import BaseModule, MaxPool2d, build_conv_layer, build_norm_layer
 from detcli.registry import BACKBONES
 
 from .res_layer import ResLayer
@@ -316,7 +316,7 @@ class ResNet(BaseModule):
             self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, stem_channels, postfix=1)
             self.add_module(self.norm1_name, norm1)
             self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages >= 0:

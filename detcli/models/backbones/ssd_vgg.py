@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from detcli.errors import ConfigError
-from detcli.models.layers import BaseModule
+from detcli.models.layers import BaseModule, MaxPool2d
 from detcli.registry import BACKBONES
 
 # blocks per stage; stage i has 64 * 2**i channels (512 from the fourth on)
@@ -35,7 +35,7 @@ def vgg_layers(depth: int, num_stages: int = 5, with_bn: bool = False, ceil_mode
                 layers.append(nn.BatchNorm2d(planes))
             layers.append(nn.ReLU(inplace=True))
             in_channels = planes
-        layers.append(nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode))
+        layers.append(MaxPool2d(kernel_size=2, stride=2, ceil_mode=ceil_mode))
     if not with_last_pool:
         layers.pop(-1)
     return layers
@@ -68,7 +68,7 @@ class SSDVGG(BaseModule):
         self.out_indices = out_indices  # kept for config compatibility; outputs follow out_feature_indices
         self.out_feature_indices = out_feature_indices
         layers = vgg_layers(depth, ceil_mode=ceil_mode, with_last_pool=with_last_pool)
-        layers += [nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
+        layers += [MaxPool2d(kernel_size=3, stride=1, padding=1),
                    nn.Conv2d(512, 1024, kernel_size=3, padding=6, dilation=6), nn.ReLU(inplace=True),
                    nn.Conv2d(1024, 1024, kernel_size=1), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)

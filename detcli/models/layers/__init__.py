@@ -10,6 +10,7 @@ from .deform_roi_pool import DeformRoIPool, DeformRoIPoolPack, ModulatedDeformRo
 from .depthwise_separable_conv import DepthwiseSeparableConvModule
 from .norm import build_norm_layer, infer_abbr, is_norm
 from .padding import PADDING_LAYERS, build_padding_layer
+from .pooling import MaxPool2d
 from .roi_layers import RoIAlign, RoIPool
 from .scale import Scale
 from .upsample import PixelShufflePack, build_upsample_layer
@@ -28,7 +29,7 @@ from .weight_init import (
 
 __all__ = [
     "Clamp", "build_activation_layer", "BaseModule", "ModuleDict", "ModuleList", "Sequential",
-    "build_conv_layer", "ConvModule", "DeformConv2dPack", "ModulatedDeformConv2dPack", "DeformRoIPool",
+    "build_conv_layer", "ConvModule", "MaxPool2d", "DeformConv2dPack", "ModulatedDeformConv2dPack", "DeformRoIPool",
     "DeformRoIPoolPack", "ModulatedDeformRoIPoolPack", "DepthwiseSeparableConvModule", "Scale", "build_norm_layer",
     "infer_abbr", "is_norm", "PADDING_LAYERS",
     "build_padding_layer", "RoIAlign", "RoIPool", "PixelShufflePack", "build_upsample_layer",
