@@ -125,8 +125,27 @@ def side_losses(impl: str, args: argparse.Namespace) -> dict:
     return dict(losses=out)
 
 
-def side_speed(impl: str, args: argparse.Namespace) -> dict:
+def _train_from_scratch(impl: str, cfg, build_detector, build_dataset, seed: int) -> float:
+    """Seed, build and initialise the model, train it with the system's own ``train_detector``;
+    returns the seconds ``train_detector`` took."""
     import logging
+
+    if impl == "mmdet":
+        from mmdet.apis import set_random_seed, train_detector
+    else:
+        from detcli.apis import set_random_seed, train_detector
+    set_random_seed(seed)
+    model = build_detector(cfg.model)
+    model.init_weights()
+    dataset = build_dataset(cfg.data.train)
+    model.CLASSES = dataset.CLASSES
+    logging.disable(logging.INFO)
+    start = time.perf_counter()
+    train_detector(model, dataset, cfg, distributed=False, validate=False)
+    return time.perf_counter() - start
+
+
+def side_speed(impl: str, args: argparse.Namespace) -> dict:
 
     import torch
 
@@ -141,22 +160,7 @@ def side_speed(impl: str, args: argparse.Namespace) -> dict:
     cfg.log_config = dict(interval=args.log_interval, hooks=[dict(type="TextLoggerHook")])
     cfg.custom_hooks = []
     cfg.lr_config.step = [10 ** 9]
-    model = build_detector(cfg.model)
-    if impl == "mmdet":
-        from mmdet.apis import set_random_seed, train_detector
-
-        set_random_seed(args.seed)
-    else:
-        from detcli.apis import set_random_seed, train_detector
-
-        set_random_seed(args.seed)
-    model.init_weights()
-    dataset = build_dataset(cfg.data.train)
-    model.CLASSES = dataset.CLASSES
-    logging.disable(logging.INFO)
-    start = time.perf_counter()
-    train_detector(model, dataset, cfg, distributed=False, validate=False)
-    wall = time.perf_counter() - start
+    wall = _train_from_scratch(impl, cfg, build_detector, build_dataset, args.seed)
     logs = []
     for f in Path(work_dir).glob("*.log.json"):
         logs += [json.loads(line) for line in f.read_text().splitlines() if '"mode": "train"' in line]
@@ -168,7 +172,6 @@ def side_speed(impl: str, args: argparse.Namespace) -> dict:
 
 
 def side_map(impl: str, args: argparse.Namespace) -> dict:
-    import logging
 
     import torch
 
@@ -178,26 +181,18 @@ def side_map(impl: str, args: argparse.Namespace) -> dict:
     cfg.work_dir = tempfile.mkdtemp(prefix=f"map-{impl}-seed{args.seed}-")
     cfg.gpu_ids, cfg.device = [0], "cpu"
     if impl == "mmdet":
-        from mmdet.apis import init_detector, set_random_seed, single_gpu_test, train_detector
+        from mmdet.apis import init_detector, single_gpu_test
         from mmdet.datasets import build_dataloader
         from mmdet.utils import build_dp
 
         def test(model, loader):
             return single_gpu_test(build_dp(model, "cpu", device_ids=[0]), loader)
     else:
-        from detcli.apis import init_detector, set_random_seed, single_gpu_test, train_detector
+        from detcli.apis import init_detector, single_gpu_test
         from detcli.data import build_dataloader
 
         test = single_gpu_test
-    set_random_seed(args.seed)
-    model = build_detector(cfg.model)
-    model.init_weights()
-    dataset = build_dataset(cfg.data.train)
-    model.CLASSES = dataset.CLASSES
-    logging.disable(logging.INFO)
-    start = time.perf_counter()
-    train_detector(model, dataset, cfg, distributed=False, validate=False)
-    train_s = time.perf_counter() - start
+    train_s = _train_from_scratch(impl, cfg, build_detector, build_dataset, args.seed)
     model = init_detector(cfg, str(Path(cfg.work_dir) / "latest.pth"), device="cpu")
     test_set = build_dataset(cfg.data.test, dict(test_mode=True))
     loader = build_dataloader(test_set, samples_per_gpu=1, workers_per_gpu=1, dist=False, shuffle=False)
