@@ -17,7 +17,8 @@ class MaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type != "cpu" or x.dim() != 4 or self.return_indices or not x.is_contiguous()
-                or x.is_contiguous(memory_format=torch.channels_last)):
+                or x.is_contiguous(memory_format=torch.channels_last) or torch.jit.is_tracing()):
+            # exported graphs (ONNX, TorchScript) keep the plain pooling, without layout copies
             return super().forward(x)
         pooled = F.max_pool2d(x.contiguous(memory_format=torch.channels_last), self.kernel_size, self.stride,
                               self.padding, self.dilation, ceil_mode=self.ceil_mode)
