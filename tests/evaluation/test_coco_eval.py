@@ -265,3 +265,28 @@ def test_tables_show_brackets_in_names_as_written(capsys):
     out = capsys.readouterr().out
     assert "[bold]car[/bold]" in out and "bus [x]" in out and "[red]t" in out
     assert "AR [optional] done" in out
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_the_cyclic_collector_is_off_during_evaluation_and_restored_after(coco_dataset, monkeypatch, enabled_before):
+    import gc
+
+    from detcli.evaluation import coco_eval
+
+    seen = []
+    real = coco_eval.run_cocoeval
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(coco_eval, "run_cocoeval", spy)
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        out = evaluate_coco(coco_dataset, make_results(coco_dataset, with_masks=True), metric=["bbox", "segm"],
+                            logger="silent")
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()
+    assert seen == [False, False]
+    assert out["bbox_mAP"] == 1.0 and out["segm_mAP"] == 1.0
