@@ -53,10 +53,8 @@ class ATSSAssigner(BaseAssigner):
         if num_gt == 0 or num_bboxes == 0:
             return AssignResult.with_gt_labels(num_gt, assigned, overlaps.new_zeros((num_bboxes,)), gt_labels)
 
-        gt_cx, gt_cy = bbox_centers(gt_bboxes).unbind(-1)
-        cx, cy = bbox_centers(bboxes).unbind(-1)
-        points = torch.stack((cx, cy), dim=1)
-        distances = (points[:, None, :] - torch.stack((gt_cx, gt_cy), dim=1)[None, :, :]).pow(2).sum(-1).sqrt()
+        points = bbox_centers(bboxes)
+        distances = (points[:, None, :] - bbox_centers(gt_bboxes)[None, :, :]).pow(2).sum(-1).sqrt()
         if (self.ignore_iof_thr > 0 and gt_bboxes_ignore is not None and gt_bboxes_ignore.numel() > 0
                 and bboxes.numel() > 0):
             ignored = self.iou_calculator(bboxes, gt_bboxes_ignore, mode="iof").max(dim=1).values > self.ignore_iof_thr
@@ -76,7 +74,7 @@ class ATSSAssigner(BaseAssigner):
         is_pos = candidate_overlaps >= threshold[None, :]
 
         # a candidate's centre must lie inside its gt (by more than 0.01 px)
-        cand_cx, cand_cy = cx[candidate_idxs], cy[candidate_idxs]
+        cand_cx, cand_cy = points[candidate_idxs].unbind(-1)
         inside = torch.stack([cand_cx - gt_bboxes[:, 0], cand_cy - gt_bboxes[:, 1], gt_bboxes[:, 2] - cand_cx,
                               gt_bboxes[:, 3] - cand_cy], dim=1).min(dim=1)[0] > 0.01
         is_pos = is_pos & inside
