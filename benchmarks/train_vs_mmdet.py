@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,7 +147,6 @@ def _train_from_scratch(impl: str, cfg, build_detector, build_dataset, seed: int
 
 
 def side_speed(impl: str, args: argparse.Namespace) -> dict:
-
     import torch
 
     torch.set_num_threads(1)
@@ -164,6 +164,7 @@ def side_speed(impl: str, args: argparse.Namespace) -> dict:
     logs = []
     for f in Path(work_dir).glob("*.log.json"):
         logs += [json.loads(line) for line in f.read_text().splitlines() if '"mode": "train"' in line]
+    shutil.rmtree(work_dir, ignore_errors=True)
     steady = logs[1:] or logs
     it_s = sum(x["time"] for x in steady) / len(steady)
     data_s = sum(x["data_time"] for x in steady) / len(steady)
@@ -172,7 +173,6 @@ def side_speed(impl: str, args: argparse.Namespace) -> dict:
 
 
 def side_map(impl: str, args: argparse.Namespace) -> dict:
-
     import torch
 
     torch.set_num_threads(1)
@@ -197,8 +197,9 @@ def side_map(impl: str, args: argparse.Namespace) -> dict:
     test_set = build_dataset(cfg.data.test, dict(test_mode=True))
     loader = build_dataloader(test_set, samples_per_gpu=1, workers_per_gpu=1, dist=False, shuffle=False)
     metrics = test_set.evaluate(test(model, loader), metric=["bbox", "segm"])
+    shutil.rmtree(cfg.work_dir, ignore_errors=True)  # five checkpoints per run and seed
     return dict(seed=args.seed, bbox_mAP=float(metrics["bbox_mAP"]), segm_mAP=float(metrics["segm_mAP"]),
-                train_s=train_s, work_dir=cfg.work_dir)
+                train_s=train_s)
 
 
 SIDES = {"losses": side_losses, "speed": side_speed, "map": side_map}
@@ -312,7 +313,8 @@ def main() -> None:
     python = mmdet_env.find_mmdet_python(args.mmdet_python) or mmdet_env.build_mmdet_venv()
     print("building mmcv's nms/roi_align CPU kernels for mmdet (once) ...", flush=True)
     mmdet_env.build_core_ops(python)
-    args.init = args.init or Path(tempfile.mkdtemp(prefix="train-init-")) / "init.pth"
+    init_dir = None if args.init else Path(tempfile.mkdtemp(prefix="train-init-"))
+    args.init = args.init or init_dir / "init.pth"
     parts = args.parts.split(",")
     report = Report(f"Training Mask R-CNN R18-FPN on shapes, one thread each: detcli vs mmdet 2.28 "
                     f"({os.path.relpath(args.config, ROOT)})", meta=machine_facts(threads=1))
@@ -351,6 +353,8 @@ def main() -> None:
             report.rows.append(Comparison(f"final {key} after the whole schedule, seeds {args.seeds}",
                                           [r[f"detcli_{key}"] for r in rows], [r[f"mmdet_{key}"] for r in rows],
                                           unit="mAP", higher_is_better=True, peer="mmdet 2.28"))
+    if init_dir:
+        shutil.rmtree(init_dir, ignore_errors=True)
     finish(report, args.out_name)
 
 
