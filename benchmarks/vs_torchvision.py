@@ -437,11 +437,11 @@ def r50_inference(threads: int, runs: int) -> dict:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import model_inference as mi
 
-    torch.manual_seed(0)
     image = np.random.default_rng(0).integers(0, 256, size=(mi.HEIGHT, mi.WIDTH, 3), dtype=np.uint8)
-    ours = mi.build_detcli_model(mi.DEFAULT_CONFIG, fast=False)
-    torch.manual_seed(0)
-    ours_fast = mi.build_detcli_model(mi.DEFAULT_CONFIG, fast=True)
+    detcli_models = {}
+    for name, fast in (("detcli", False), ("detcli_fast", True)):
+        torch.manual_seed(0)  # the same random weights on both detcli paths
+        detcli_models[name] = mi.build_detcli_model(mi.DEFAULT_CONFIG, fast=fast)
     theirs = mi.build_torchvision_model()
     normalised = torch.from_numpy(((image.astype(np.float32) - mi.MEAN) / mi.STD).transpose(2, 0, 1).copy())[None]
     meta = dict(filename="random.png", ori_filename="random.png", ori_shape=(mi.HEIGHT, mi.WIDTH, 3),
@@ -449,13 +449,11 @@ def r50_inference(threads: int, runs: int) -> dict:
                 scale_factor=np.ones(4, dtype=np.float32), flip=False, flip_direction=None,
                 img_norm_cfg=dict(mean=mi.MEAN, std=mi.STD, to_rgb=True))
     as_unit = torch.from_numpy(image.transpose(2, 0, 1).copy()).float() / 255.0
-    ours_t, fast_t, theirs_t = mi.interleaved_seconds(
-        [lambda: ours(return_loss=False, rescale=True, img=[normalised], img_metas=[[dict(meta)]]),
-         lambda: ours_fast(return_loss=False, rescale=True, img=[normalised], img_metas=[[dict(meta)]]),
-         lambda: theirs([as_unit])], warmup=1, runs=runs)
-    return dict(detcli=1 / statistics.median(ours_t), detcli_fast=1 / statistics.median(fast_t),
-                torchvision=1 / statistics.median(theirs_t), detcli_rounds=[1 / t for t in ours_t],
-                detcli_fast_rounds=[1 / t for t in fast_t], torchvision_rounds=[1 / t for t in theirs_t])
+    calls = {name: (lambda m=model: m(return_loss=False, rescale=True, img=[normalised], img_metas=[[dict(meta)]]))
+             for name, model in detcli_models.items()}
+    calls["torchvision"] = lambda: theirs([as_unit])
+    seconds = mi.interleaved_seconds(list(calls.values()), warmup=1, runs=runs)
+    return {f"{name}_rounds": [1 / t for t in ts] for name, ts in zip(calls, seconds)}
 
 
 # ---------------------------------------------------------------------------------------------
