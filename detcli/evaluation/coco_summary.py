@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from detcli.errors import DataError
+from detcli.evaluation.coco_eval import gc_paused
 
 COCO_STATS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -40,6 +41,7 @@ def load_detections(coco_gt: Any, detections: list[dict], iou_type: str) -> Any:
         return coco_gt.loadRes(detections)
 
 
+@gc_paused()
 def run_coco_eval(dataset: Any, outputs: list, tasks: Sequence[str]) -> dict[str, Any]:
     """An evaluated, accumulated and summarised COCOeval per task (``None``: no detections at all).
 

@@ -269,24 +269,30 @@ def test_tables_show_brackets_in_names_as_written(capsys):
 
 @pytest.mark.parametrize("enabled_before", [True, False])
 def test_the_cyclic_collector_is_off_during_evaluation_and_restored_after(coco_dataset, monkeypatch, enabled_before):
+    """Both entry points (det test's ``evaluate_coco``, the robustness/report ``run_coco_eval``)."""
     import gc
 
-    from detcli.evaluation import coco_eval
+    from detcli.evaluation import coco_eval, cocoeval_backend
+    from detcli.evaluation.coco_summary import run_coco_eval
 
     seen = []
-    real = coco_eval.run_cocoeval
+    real = cocoeval_backend.run_cocoeval
 
     def spy(*args, **kwargs):
         seen.append(gc.isenabled())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(coco_eval, "run_cocoeval", spy)
+    monkeypatch.setattr(cocoeval_backend, "run_cocoeval", spy)
+    results = make_results(coco_dataset, with_masks=True)
     (gc.enable if enabled_before else gc.disable)()
     try:
-        out = evaluate_coco(coco_dataset, make_results(coco_dataset, with_masks=True), metric=["bbox", "segm"],
-                            logger="silent")
+        out = evaluate_coco(coco_dataset, results, metric=["bbox", "segm"], logger="silent")
+        assert gc.isenabled() is enabled_before
+        evals = run_coco_eval(coco_dataset, results, ["bbox", "segm"])
         assert gc.isenabled() is enabled_before
     finally:
         gc.enable()
-    assert seen == [False, False]
+    assert seen == [False] * 4
     assert out["bbox_mAP"] == 1.0 and out["segm_mAP"] == 1.0
+    assert evals["bbox"].stats[0] == pytest.approx(1.0) and evals["segm"].stats[0] == pytest.approx(1.0)
