@@ -282,7 +282,8 @@ class ResNet(BaseModule):
         widths = []
         for name in self.res_layers:
             block = getattr(self, name)[-1]
-            last = getattr(block, "conv3", None) or getattr(block, "conv2", None)
+            last = next((getattr(block, name) for name in ("conv3", "conv2") if getattr(block, name, None) is not None),
+                        None)
             if last is None:  # a block of another layout: the last convolution it registers
                 last = [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1]
             widths.append(last.out_channels)
